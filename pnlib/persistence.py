@@ -1,0 +1,296 @@
+r"""Persistent training: the penalty that keeps trajectory k away from earlier solutions.
+
+Trajectory k ≥ 2 minimises
+
+.. math::
+
+    L(\theta) + \lambda(t) \sum_{j<k} \sum_{g \in G} \varphi\!\left(\frac{\lVert\theta_g - a_{j,g}\rVert}{\sigma_{j,g}}\right)
+
+over the persistent set S (the "persistent neurons"), where a_j are the anchors (θ_S at the end
+of trajectory j), G the groups (model / layer / neuron), φ a kernel and σ a bandwidth. This is a
+reconstruction from the paper's abstract; notebook 01 derives it.
+
+The gradient of the penalty depends only on θ and the anchors, so ``apply_`` adds
+λ(t)∇P straight to ``.grad`` after backward (no autograd graph); ``value`` builds the same
+quantity differentiably. Both share ``_sq_dists`` and must agree (tests/test_persistence.py).
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+KERNELS = ("gaussian", "inverse", "hinge")
+GRANULARITIES = ("model", "layer", "neuron")
+SCHEDULES = ("constant", "linear", "cosine", "off_after:<fraction>")
+PERSISTENT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+INVERSE_EPS = 1e-2  # ε of the inverse kernel: caps φ at 1/ε on the anchor itself
+
+
+def parse_schedule(schedule: str) -> tuple[str, float]:
+    """``"off_after:0.5"`` -> ("off_after", 0.5); validates the name and the fraction."""
+    if not isinstance(schedule, str):
+        raise ValueError(f"schedule must be a string, one of {SCHEDULES}; got {schedule!r}")
+    name, _, arg = schedule.partition(":")
+    if name in ("constant", "linear", "cosine") and not arg:
+        return name, 1.0
+    if name == "off_after":
+        try:
+            frac = float(arg)
+        except ValueError:
+            frac = float("nan")
+        if not 0.0 < frac <= 1.0:
+            raise ValueError(f"schedule {schedule!r}: the fraction after 'off_after:' must lie in (0, 1], "
+                             f"e.g. 'off_after:0.5'")
+        return name, frac
+    raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(SCHEDULES)}")
+
+
+def schedule_factor(schedule: str, progress: float) -> float:
+    """λ(t)/λ at training progress t ∈ [0, 1] (fraction of the trajectory's steps done)."""
+    name, frac = parse_schedule(schedule)
+    t = min(max(float(progress), 0.0), 1.0)
+    if name == "constant":
+        return 1.0
+    if name == "linear":
+        return 1.0 - t
+    if name == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    return 1.0 if t < frac else 0.0  # off_after
+
+
+def kernel_and_slope(kernel: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """φ and dφ/du as functions of u = r² (r = ‖θ_g − a_g‖/σ_g)."""
+    if kernel == "gaussian":
+        phi = torch.exp(-0.5 * u)                          # φ = exp(−r²/2)
+        return phi, -0.5 * phi
+    if kernel == "inverse":
+        phi = 1.0 / (u + INVERSE_EPS)                      # φ = 1/(r² + ε)
+        return phi, -phi * phi
+    if kernel == "hinge":
+        r = u.sqrt()
+        gap = (1.0 - r).clamp(min=0.0)
+        # dφ/du = −(1−r)/r; on the anchor itself (r = 0) the subgradient 0 is used
+        slope = torch.where(r > 0, -gap / r.clamp(min=torch.finfo(u.dtype).tiny), torch.zeros_like(u))
+        return gap * gap, slope                            # φ = max(0, 1 − r)²
+    raise ValueError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
+
+
+def kernel_value(kernel: str, r: torch.Tensor) -> torch.Tensor:
+    """φ(r), for plots and tests."""
+    return kernel_and_slope(kernel, r * r)[0]
+
+
+@dataclass(frozen=True)
+class PenaltyConfig:
+    """The settings of a penalty, plain values only, so a run folder can store them."""
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    granularity: str = "neuron"
+    kernel: str = "gaussian"
+    strength: float = 1.0
+    schedule: str = "constant"
+    bandwidth: str | float = "travel"
+
+    def __post_init__(self):
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(f"unknown granularity {self.granularity!r}; allowed: {', '.join(GRANULARITIES)}")
+        if self.kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}")
+        if not isinstance(self.strength, (int, float)) or not self.strength >= 0 or math.isinf(self.strength):
+            raise ValueError(f"strength (λ) must be a finite number ≥ 0; got {self.strength!r}")
+        parse_schedule(self.schedule)
+        bw = self.bandwidth
+        if isinstance(bw, str):
+            if bw != "travel":
+                raise ValueError(f"bandwidth must be 'travel' or a positive number; got {bw!r}")
+        elif not isinstance(bw, (int, float)) or not bw > 0 or math.isinf(bw):
+            raise ValueError(f"bandwidth must be 'travel' or a positive number; got {bw!r}")
+        for name in ("include", "exclude"):
+            pats = getattr(self, name)
+            if pats is not None and (isinstance(pats, str) or not all(isinstance(p, str) for p in pats)):
+                raise ValueError(f"{name} must be a tuple of module-name glob patterns; got {pats!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.Module]:
+    """The persistent set: Conv/Linear modules whose names match ``include`` and not ``exclude``.
+
+    ``include=None`` is the *full* persistent model. A pattern that selects nothing is an error
+    listing the candidate names, since a typo would otherwise silently switch persistence off.
+    """
+    candidates = {n: m for n, m in model.named_modules() if isinstance(m, PERSISTENT_TYPES)}
+    if not candidates:
+        raise ValueError("the model has no Conv/Linear module to make persistent")
+    names = list(candidates)
+    for field, pats in (("include", include or ()), ("exclude", exclude or ())):
+        for p in pats:
+            if not fnmatch.filter(names, p):
+                raise ValueError(f"{field} pattern {p!r} selects no Conv/Linear module; "
+                                 f"module names are: {', '.join(names)}")
+    chosen = {n: m for n, m in candidates.items()
+              if (include is None or any(fnmatch.fnmatchcase(n, p) for p in include))
+              and not any(fnmatch.fnmatchcase(n, p) for p in exclude or ())}
+    if not chosen:
+        raise ValueError(f"include={include!r} with exclude={exclude!r} leaves no module; "
+                         f"module names are: {', '.join(names)}")
+    return chosen
+
+
+class PersistentPenalty:
+    """λ(t)·P_k(θ) for a model; see the module docstring and notebook 01.
+
+    ``theta0`` (default: the model's current parameters) is the shared start of all
+    trajectories; travel bandwidths are measured from it.
+    """
+
+    def __init__(self, model: nn.Module, include=None, exclude=(), granularity="neuron",
+                 kernel="gaussian", strength=1.0, schedule="constant", bandwidth="travel",
+                 theta0: dict[str, torch.Tensor] | None = None):
+        self.config = PenaltyConfig(tuple(include) if include is not None else None, tuple(exclude),
+                                    granularity, kernel, float(strength), schedule, bandwidth)
+        modules = select_modules(model, self.config.include, self.config.exclude)
+        self.module_names = list(modules)
+        # (weight, bias or None) per module: the live parameters θ_S
+        self.params = [(m.weight, m.bias) for m in modules.values()]
+        source = theta0 if theta0 is not None else model.state_dict()
+        self.theta0 = {k: source[k].detach().clone() for k in self.param_names}
+        self.anchors: dict[str, torch.Tensor] = {}  # name -> (J, *shape): one stacked tensor per parameter
+        self.sigma2: list[torch.Tensor] = []        # per group block: (J, groups) of σ²
+
+    @classmethod
+    def from_config(cls, model, config: PenaltyConfig, theta0=None) -> "PersistentPenalty":
+        c = config
+        return cls(model, c.include, c.exclude, c.granularity, c.kernel, c.strength, c.schedule,
+                   c.bandwidth, theta0=theta0)
+
+    @property
+    def param_names(self) -> list[str]:
+        return [f"{n}.{kind}" for n, (w, b) in zip(self.module_names, self.params)
+                for kind, p in (("weight", w), ("bias", b)) if p is not None]
+
+    @property
+    def num_anchors(self) -> int:
+        return len(next(iter(self.anchors.values()))) if self.anchors else 0
+
+    def num_parameters(self) -> int:
+        return sum(w.numel() + (b.numel() if b is not None else 0) for w, b in self.params)
+
+    # -- distances ------------------------------------------------------------------------
+    def _diffs(self, params, anchors):
+        """θ − a_j for every module: [(dw (J, out, ...), db (J, out) or None)]."""
+        out = []
+        for n, (w, b) in zip(self.module_names, params):
+            dw = w.unsqueeze(0) - anchors[f"{n}.weight"]
+            db = b.unsqueeze(0) - anchors[f"{n}.bias"] if b is not None else None
+            out.append((dw, db))
+        return out
+
+    def _group_sq(self, diffs) -> list[torch.Tensor]:
+        """‖θ_g − a_{j,g}‖² as blocks of (J, groups): one block per module, or one for ``model``."""
+        unit = [dw.square().flatten(2).sum(-1) + (db.square() if db is not None else 0.0)
+                for dw, db in diffs]                                   # per neuron: (J, out)
+        g = self.config.granularity
+        if g == "neuron":
+            return unit
+        layer = [s.sum(-1, keepdim=True) for s in unit]               # per module: (J, 1)
+        return layer if g == "layer" else [torch.stack(layer).sum(0)]  # model: one (J, 1)
+
+    def _block_of(self, i: int) -> int:
+        return 0 if self.config.granularity == "model" else i
+
+    def _kernel_terms(self, d2: torch.Tensor, s2: torch.Tensor):
+        """φ(r) and dφ/du with r² = u = d²/σ²; groups whose anchor never moved (σ = 0) carry no
+        memory and are masked out rather than divided by zero."""
+        live = s2 > 0
+        u = d2 / torch.where(live, s2, torch.ones_like(s2))           # r² = ‖θ_g − a_g‖²/σ²
+        phi, slope = kernel_and_slope(self.config.kernel, u)
+        return phi * live, slope * live
+
+    # -- anchors --------------------------------------------------------------------------
+    @torch.no_grad()
+    def add_anchor(self, state: dict[str, torch.Tensor] | nn.Module | None = None) -> None:
+        """Remember a converged solution (a state dict, a model, or the live θ) as anchor a_J."""
+        if isinstance(state, nn.Module):
+            state = state.state_dict()
+        if state is None:
+            state = dict(zip(self.param_names, [p for wb in self.params for p in wb if p is not None]))
+        new = {k: state[k].detach().to(self.theta0[k]).unsqueeze(0).clone() for k in self.param_names}
+        bw = self.config.bandwidth
+        if bw == "travel":  # σ_{j,g} = ‖θ₀,g − a_{j,g}‖: how far trajectory j moved in group g
+            theta0 = [(self.theta0[f"{n}.weight"], self.theta0.get(f"{n}.bias")) for n in self.module_names]
+            s2 = self._group_sq(self._diffs(theta0, new))
+        else:
+            s2 = [torch.full_like(d, float(bw) ** 2) for d in self._group_sq(self._diffs(self.params, new))]
+        self.anchors = {k: torch.cat([self.anchors[k], v]) if self.anchors else v for k, v in new.items()}
+        self.sigma2 = [torch.cat([old, s]) for old, s in zip(self.sigma2, s2)] if self.sigma2 else s2
+
+    # -- the two ways to apply the penalty ------------------------------------------------
+    def strength_at(self, progress: float) -> float:
+        """λ(t)."""
+        return self.config.strength * schedule_factor(self.config.schedule, progress)
+
+    def value(self, progress: float = 0.0) -> torch.Tensor:
+        """λ(t)·P(θ), differentiable (for analysis and for checking ``apply_``)."""
+        if not self.anchors:
+            return self.params[0][0].new_zeros(())
+        d2 = self._group_sq(self._diffs(self.params, self.anchors))
+        P = sum(self._kernel_terms(d, s)[0].sum() for d, s in zip(d2, self.sigma2))  # Σ_j Σ_g φ(r)
+        return self.strength_at(progress) * P                                       # λ(t)·P
+
+    @torch.no_grad()
+    def apply_(self, progress: float = 0.0) -> torch.Tensor:
+        """Add λ(t)∇P to ``.grad`` in place; return P(θ) unscaled (a 0-d tensor, no sync).
+
+        ∇_θ P = Σ_j Σ_g φ'(u) · 2(θ_g − a_{j,g})/σ²_{j,g}, from the same differences that give
+        the distances: one pass over the parameters serves all anchors.
+        """
+        if not self.anchors:
+            return self.params[0][0].new_zeros(())
+        lam = self.strength_at(progress)
+        diffs = self._diffs(self.params, self.anchors)
+        d2 = self._group_sq(diffs)
+        P, coefs = 0.0, []
+        for d, s in zip(d2, self.sigma2):
+            phi, slope = self._kernel_terms(d, s)
+            P = P + phi.sum()                                          # Σ_j Σ_g φ(r)
+            coefs.append((2.0 * lam) * slope / torch.where(s > 0, s, torch.ones_like(s)))  # λ·φ'·2/σ²
+        if lam != 0.0:
+            for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
+                c = coefs[self._block_of(i)]                           # (J, out) or (J, 1)
+                gw = (c.view(*c.shape, *([1] * (w.dim() - 1))) * dw).sum(0)   # Σ_j c_j (θ − a_j)
+                w.grad = gw if w.grad is None else w.grad.add_(gw)
+                if b is not None:
+                    gb = (c * db).sum(0)
+                    b.grad = gb if b.grad is None else b.grad.add_(gb)
+        return P
+
+    @torch.no_grad()
+    def distances(self) -> torch.Tensor:
+        """‖θ_S − a_j‖ over the whole persistent set, one per anchor: (J,)."""
+        if not self.anchors:
+            return self.params[0][0].new_zeros(0)
+        diffs = self._diffs(self.params, self.anchors)
+        return sum(dw.square().flatten(1).sum(-1) + (db.square().sum(-1) if db is not None else 0.0)
+                   for dw, db in diffs).sqrt()
+
+    # -- saving the penalty with the run --------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "theta0": self.theta0, "anchors": self.anchors,
+                "sigma2": self.sigma2}
+
+    def load_state_dict(self, state: dict) -> None:
+        cfg = dict(state["config"])
+        cfg["include"] = tuple(cfg["include"]) if cfg["include"] is not None else None
+        cfg["exclude"] = tuple(cfg["exclude"])
+        if PenaltyConfig(**cfg) != self.config:
+            raise ValueError(f"stored penalty config {cfg} differs from this penalty's {self.config.to_dict()}")
+        dev = self.params[0][0].device
+        self.theta0 = {k: v.to(dev) for k, v in state["theta0"].items()}
+        self.anchors = {k: v.to(dev) for k, v in state["anchors"].items()}
+        self.sigma2 = [s.to(dev) for s in state["sigma2"]]

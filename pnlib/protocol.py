@@ -1,0 +1,261 @@
+"""The comparisons of METHOD.md: K persistent trajectories against restarts and longer training
+at equal compute (K × the epochs of one trajectory).
+
+Trajectories are stored by the hash of everything that determines them (model, init and seed,
+data, training config, penalty and the trajectories that supplied its anchors) under
+``results/<experiment>/trajectories/<key>/``. So trajectory 1, which is the same plain run for
+the persistent run of every mode and for restart 1, is trained once; a finished trajectory is
+never retrained; and an interrupted one resumes from its last checkpoint. Each run writes
+``results/<experiment>/<run-id>/`` with its config, per-trajectory metrics and summary rows.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import store
+from .inits import INITS, init_model
+from .models import MODELS, build_model
+from .persistence import PenaltyConfig, PersistentPenalty
+from .training import DivergedError, TrainConfig, fit, predict_logits, score
+
+METHODS = ("persistent", "restarts", "longer")
+STARTS = ("init", "previous")
+SELECT_BY = ("val_acc", "val_loss")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One comparison cell: a model and init scheme, K, one trajectory's training, a penalty."""
+    model: str = "lenet5"
+    model_kwargs: tuple = ()           # ((name, value), ...) so the config stays hashable
+    init: str = "default"
+    K: int = 3
+    train: TrainConfig = field(default_factory=TrainConfig)
+    penalty: PenaltyConfig | None = field(default_factory=PenaltyConfig)  # None: no persistence
+    start: str = "init"                # "init" (the paper's θ₀) or "previous" (ablation)
+    select_by: str = "val_acc"
+
+    def __post_init__(self):
+        if isinstance(self.model_kwargs, dict):
+            object.__setattr__(self, "model_kwargs", tuple(sorted(self.model_kwargs.items())))
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
+        if not isinstance(self.K, int) or self.K < 1:
+            raise ValueError(f"K (trajectories per run) must be an integer ≥ 1; got {self.K!r}")
+        if self.start not in STARTS:
+            raise ValueError(f"unknown start {self.start!r}; allowed: {', '.join(STARTS)}")
+        if self.select_by not in SELECT_BY:
+            raise ValueError(f"unknown select_by {self.select_by!r}; allowed: {', '.join(SELECT_BY)}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model_kwargs"] = dict(self.model_kwargs)
+        return d
+
+
+def derive_seed(*parts) -> int:
+    """A stable 31-bit seed from any labels (independent of Python's hash randomisation)."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+def data_fingerprint(data) -> dict:
+    y = torch.cat([data.y_train, data.y_val, data.y_test]).cpu().numpy().tobytes()
+    return {"dataset": data.name, "n_train": len(data.y_train), "n_val": len(data.y_val),
+            "n_test": len(data.y_test), "shape": list(data.X_train.shape[1:]),
+            "labels_sha1": hashlib.sha1(y).hexdigest()[:12]}
+
+
+def _build(cfg: RunConfig, data):
+    return build_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                       image_size=data.image_size, **dict(cfg.model_kwargs))
+
+
+def _state_hash(state: dict) -> str:
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class Experiment:
+    """Runs and caches trajectories for one experiment folder ``results/<experiment>/``."""
+
+    def __init__(self, root: str | Path, data, progress: bool = True):
+        self.root = Path(root)
+        self.data = data
+        self.progress = progress
+        self.fingerprint = data_fingerprint(data)
+
+    # -- one trajectory ------------------------------------------------------------------
+    def theta0(self, cfg: RunConfig, init_seed: int) -> dict:
+        """θ₀ for (model, init, seed), drawn once and stored."""
+        path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{init_seed}-{store.config_hash(cfg.to_dict()['model_kwargs'])}.pt"
+        if path.exists():
+            return store.load_tensors(path)
+        state = init_model(_build(cfg, self.data), cfg.init, init_seed).state_dict()
+        store.save_tensors(path, state)
+        return state
+
+    def trajectory(self, cfg: RunConfig, *, start: dict, data_seed: int, train: TrainConfig,
+                   penalty: PenaltyConfig | None = None, parents: tuple = (), theta0: dict | None = None,
+                   label: str = "") -> dict:
+        """Train (or load) one trajectory; returns its record, with ``key`` and ``status``."""
+        spec = {"model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": self.fingerprint,
+                "start": _state_hash(start), "data_seed": data_seed, "train": train.to_dict(),
+                "penalty": penalty and asdict(penalty), "anchors": list(parents)}
+        key = store.config_hash(spec)
+        run = store.RunDir(self.root / "trajectories" / key, spec)
+        if run.done("metrics.json"):
+            return store.read_json(run.file("metrics.json"))
+        model = _build(cfg, self.data)
+        model.load_state_dict(start)
+        pen = None
+        if penalty is not None and parents:
+            pen = PersistentPenalty.from_config(model, penalty, theta0=theta0)
+            for p in parents:
+                pen.add_anchor(store.load_tensors(self.root / "trajectories" / p / "model.pt"))
+            store.save_tensors(run.file("anchors.pt"), pen.state_dict())
+        record = {"key": key, "start_hash": spec["start"], "status": "ok", "diverged_epoch": None,
+                  "diverged_step": None}
+        try:
+            hist = fit(model, self.data, train, penalty=pen, seed=data_seed, checkpoint=run.file("checkpoint.pt"),
+                       progress=self.progress, desc=label)
+            store.write_csv(run.file("history.csv"), hist)
+            store.save_tensors(run.file("model.pt"), model.state_dict())
+            logits = {s: predict_logits(model, getattr(self.data, f"X_{s}"), train.eval_batch_size, train.amp)
+                      for s in ("val", "test")}
+            store.save_tensors(run.file("logits.pt"), logits)
+            for s, lg in logits.items():
+                m = score(lg, getattr(self.data, f"y_{s}"))
+                record.update({f"{s}_loss": m["loss"], f"{s}_acc": m["acc"]})
+            record["train_loss"] = float(hist["train_loss"].iloc[-1])
+            if pen is not None:
+                record.update({f"dist_anchor_{j + 1}": d for j, d in enumerate(pen.distances().tolist())})
+        except DivergedError as e:
+            record.update(status="diverged", diverged_epoch=e.epoch, diverged_step=e.step)
+        store.write_json(run.file("metrics.json"), record)  # written last: marks the trajectory done
+        run.file("checkpoint.pt").unlink(missing_ok=True)
+        return record
+
+    def logits(self, key: str) -> dict:
+        return store.load_tensors(self.root / "trajectories" / key / "logits.pt")
+
+    def solution(self, key: str) -> dict:
+        return store.load_tensors(self.root / "trajectories" / key / "model.pt")
+
+    # -- the three methods ---------------------------------------------------------------
+    def run(self, method: str, cfg: RunConfig, seed: int, *, run_id: str | None = None) -> pd.DataFrame:
+        """Run ``method`` for one seed; returns (and stores) its tidy summary rows."""
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint}
+        run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
+        run = store.RunDir(self.root / run_id, config)
+        if run.done("summary.csv"):
+            return pd.read_csv(run.file("summary.csv"))
+        records = getattr(self, f"_{method}")(cfg, seed)
+        trajs = pd.DataFrame([{"k": k + 1, **r} for k, r in enumerate(records)])
+        store.write_csv(run.file("trajectories.csv"), trajs)
+        rows = self._summarise(method, cfg, seed, records)
+        store.write_csv(run.file("summary.csv"), rows)
+        return rows
+
+    def _persistent(self, cfg: RunConfig, seed: int) -> list[dict]:
+        theta0 = self.theta0(cfg, seed)
+        records, parents, start = [], (), theta0
+        for k in range(1, cfg.K + 1):
+            rec = self.trajectory(cfg, start=start, data_seed=derive_seed(seed, "data", k), train=cfg.train,
+                                  penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty else (),
+                                  theta0=theta0, label=f"persistent k={k}/{cfg.K}")
+            records.append(rec)
+            if rec["status"] == "ok":
+                parents = parents + (rec["key"],)  # a diverged end point is no anchor
+                if cfg.start == "previous":
+                    start = self.solution(rec["key"])
+        return records
+
+    def _restarts(self, cfg: RunConfig, seed: int) -> list[dict]:
+        # restart 1 shares θ₀ and batch order with persistent trajectory 1 (the same cached run)
+        return [self.trajectory(cfg, start=self.theta0(cfg, seed if k == 1 else derive_seed(seed, "init", k)),
+                                data_seed=derive_seed(seed, "data", k), train=cfg.train,
+                                label=f"restart k={k}/{cfg.K}") for k in range(1, cfg.K + 1)]
+
+    def _longer(self, cfg: RunConfig, seed: int) -> list[dict]:
+        train = replace(cfg.train, num_epochs=cfg.train.num_epochs * cfg.K)
+        return [self.trajectory(cfg, start=self.theta0(cfg, seed), data_seed=derive_seed(seed, "data", 1),
+                                train=train, label=f"longer ({train.num_epochs} epochs)")]
+
+    def _summarise(self, method: str, cfg: RunConfig, seed: int, records: list[dict]) -> pd.DataFrame:
+        base = {"dataset": self.data.name, "model": cfg.model, "init": cfg.init,
+                "mode": _mode(cfg) if method == "persistent" else "none", "K": cfg.K, "seed": seed}
+        ok = [r for r in records if r["status"] == "ok"]
+        cols = ("val_acc", "test_acc", "val_loss", "test_loss")
+
+        def row(name, recs, epochs, **extra):
+            if not recs:  # every trajectory diverged: say so, never drop the row
+                return {**base, "method": name, "epochs": epochs, **{c: float("nan") for c in cols},
+                        "status": "diverged", **extra}
+            return {**base, "method": name, "epochs": epochs, **{c: recs[c] for c in cols}, "status": "ok", **extra}
+
+        E = cfg.train.num_epochs
+        n_div = len(records) - len(ok)
+        if method == "longer":
+            return pd.DataFrame([row("longer", ok[0] if ok else None, E * cfg.K)])
+        best = self._select(cfg, ok)
+        prefix = "" if method == "persistent" else "restarts_"
+        rows = []
+        if method == "persistent":
+            first = records[0]
+            rows.append(row("trajectory1", first if first["status"] == "ok" else None, E))
+        rows.append(row(f"{prefix}selected" if prefix else "selected", best, E * cfg.K,
+                        selected_k=records.index(best) + 1 if best else None, diverged=n_div))
+        rows.append(row(f"{prefix}ensemble", self._ensemble(ok), E * cfg.K, diverged=n_div))
+        return pd.DataFrame(rows)
+
+    def _select(self, cfg: RunConfig, ok: list[dict]) -> dict | None:
+        """The trajectory with the best validation score (the test set is not looked at)."""
+        if not ok:
+            return None
+        if cfg.select_by == "val_acc":
+            return max(ok, key=lambda r: (r["val_acc"], -r["val_loss"]))
+        return min(ok, key=lambda r: r["val_loss"])
+
+    def _ensemble(self, ok: list[dict]) -> dict | None:
+        """Average the K solutions' predicted probabilities."""
+        if not ok:
+            return None
+        out = {}
+        for s in ("val", "test"):
+            probs = torch.stack([self.logits(r["key"])[s].softmax(1) for r in ok]).mean(0)
+            m = score(probs.clamp_min(1e-12).log(), getattr(self.data, f"y_{s}").cpu())
+            out.update({f"{s}_loss": m["loss"], f"{s}_acc": m["acc"]})
+        return out
+
+
+def _mode(cfg: RunConfig) -> str:
+    if cfg.penalty is None:
+        return "none"
+    if cfg.penalty.include is None and not cfg.penalty.exclude:
+        return "full"
+    return "partial:" + ",".join(cfg.penalty.include or ()) + ("-" + ",".join(cfg.penalty.exclude)
+                                                               if cfg.penalty.exclude else "")
+
+
+def run_persistent(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
+    return Experiment(root, data, progress).run("persistent", cfg, seed)
+
+
+def run_restarts(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
+    return Experiment(root, data, progress).run("restarts", cfg, seed)
+
+
+def run_longer(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
+    return Experiment(root, data, progress).run("longer", cfg, seed)

@@ -1,0 +1,134 @@
+"""Run folders that describe themselves, written atomically so a kill never leaves a torn file.
+
+``results/<experiment>/<run-id>/`` holds ``config.json`` (with the git commit), tidy metrics
+(CSV/JSON) and tensors (``*.pt``, gitignored). A finished step is marked by its metrics file;
+re-running skips it. Resuming under a different config is refused, never mixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>" pauses mid-write
+
+
+def project_root() -> Path:
+    """The repository root (where pyproject.toml is), so notebooks find results/ and data/."""
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").exists() and (d / "pnlib").is_dir():
+            return d
+    return Path(__file__).resolve().parent.parent
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise PermissionError(f"cannot write results to {path.parent}: {e.strerror}. "
+                              f"Choose a writable results folder (parameter results_dir) or fix its "
+                              f"permissions.") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            half = len(data) // 2
+            f.write(data[:half])
+            _maybe_pause(path)
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _maybe_pause(path: Path) -> None:
+    spec = os.environ.get(PAUSE_ENV)
+    if spec:
+        name, _, seconds = spec.rpartition(":")
+        if path.name == name:
+            print(f"PAUSED-IN-WRITE {path}", flush=True)
+            time.sleep(float(seconds))
+
+
+def write_json(path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_csv(path, df: pd.DataFrame) -> None:
+    atomic_write_bytes(path, df.to_csv(index=False).encode())
+
+
+def save_tensors(path, obj) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_tensors(path, device="cpu"):
+    return torch.load(path, map_location=device, weights_only=False)
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _flatten(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+class RunDir:
+    """One run's folder. Opening it with a config that differs from the stored one is refused."""
+
+    def __init__(self, path: str | Path, config: dict):
+        self.path = Path(path)
+        self.config = json.loads(json.dumps(config, default=str))  # plain JSON values only
+        stored = self.path / "config.json"
+        if stored.exists():
+            old = _flatten(read_json(stored)["config"])
+            new = _flatten(self.config)
+            diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            if diff:
+                detail = "; ".join(f"{k}: stored {old.get(k)!r} vs now {new.get(k)!r}" for k in diff)
+                raise ValueError(f"run folder {self.path} holds a run with a different config ({detail}). "
+                                 f"Refusing to mix results: delete the folder or use another results_dir.")
+        else:
+            write_json(stored, {"config": self.config, "git_commit": git_commit(),
+                                "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+    def file(self, *parts: str) -> Path:
+        return self.path.joinpath(*parts)
+
+    def done(self, *parts: str) -> bool:
+        return self.file(*parts).exists()

@@ -1,0 +1,18 @@
+import pytest
+import torch
+
+from pnlib.data import load_dataset, write_fake_cifar10
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """Small generated data in CIFAR-10's real on-disk format, loaded the way users load it."""
+    root = tmp_path_factory.mktemp("data")
+    write_fake_cifar10(root, n_per_batch=60, n_test=100, seed=0)
+    return load_dataset("cifar10", root, val_size=100)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    torch.set_num_threads(1)  # deterministic, and leaves the other core to the other job
+    yield

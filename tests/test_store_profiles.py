@@ -1,0 +1,96 @@
+import dataclasses
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from pnlib import profiles, store
+
+
+def test_atomic_write_leaves_no_temp_and_replaces(tmp_path):
+    p = tmp_path / "sub" / "x.json"
+    store.write_json(p, {"a": 1})
+    store.write_json(p, {"a": 2})
+    assert store.read_json(p) == {"a": 2}
+    assert [f.name for f in p.parent.iterdir()] == ["x.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    p = tmp_path / "t.csv"
+    store.write_csv(p, pd.DataFrame({"a": [1]}))
+    with pytest.raises(TypeError):
+        store.atomic_write_bytes(p, "not bytes")
+    assert pd.read_csv(p)["a"].tolist() == [1]
+    assert [f.name for f in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_run_dir_records_commit_and_refuses_other_config(tmp_path):
+    store.RunDir(tmp_path / "r", {"lr": 0.1, "nested": {"K": 3}})
+    meta = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert meta["config"] == {"lr": 0.1, "nested": {"K": 3}} and meta["git_commit"]
+    store.RunDir(tmp_path / "r", {"lr": 0.1, "nested": {"K": 3}})  # same config: fine
+    with pytest.raises(ValueError, match=r"nested\.K: stored 3 vs now 4"):
+        store.RunDir(tmp_path / "r", {"lr": 0.1, "nested": {"K": 4}})
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_results_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(PermissionError, match="cannot write results"):
+        store.write_json(ro / "x.json", {})
+
+
+def test_unwritable_results_folder_is_named(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where a folder should be: not writable even for root
+    with pytest.raises(PermissionError, match=r"cannot write results to .*file"):
+        store.write_json(blocker / "x.json", {})
+
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    profile: str
+    seeds: int
+    kernel: str = "gaussian"
+
+    def __post_init__(self):
+        profiles.check_int("seeds", self.seeds)
+        profiles.check_choice("kernel", self.kernel, ("gaussian", "inverse"))
+
+
+PRESETS = {"smoke": {"seeds": 2}, "cpu": {"seeds": 10}, "paper": {"seeds": 100}}
+
+
+def test_profile_resolution_and_env_override(monkeypatch):
+    monkeypatch.delenv("PNLIB_PROFILE", raising=False)
+    assert profiles.resolve(Cfg, PRESETS).seeds == 10
+    c = profiles.resolve(Cfg, PRESETS, "paper", seeds=None, kernel="inverse")
+    assert (c.profile, c.seeds, c.kernel) == ("paper", 100, "inverse")
+    monkeypatch.setenv("PNLIB_PROFILE", "smoke")
+    assert profiles.resolve(Cfg, PRESETS, "paper").profile == "smoke"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.seeds = 3
+
+
+@pytest.mark.parametrize("args, match", [
+    (("gpu",), r"unknown profile 'gpu'; allowed: smoke, cpu, paper"),
+    (("cpu",), r"unknown kernel 'box'; allowed: gaussian, inverse"),
+])
+def test_profile_errors(monkeypatch, args, match):
+    monkeypatch.delenv("PNLIB_PROFILE", raising=False)
+    with pytest.raises(ValueError, match=match):
+        profiles.resolve(Cfg, PRESETS, *args, kernel="box")
+
+
+def test_bad_values_name_the_parameter(monkeypatch):
+    monkeypatch.delenv("PNLIB_PROFILE", raising=False)
+    with pytest.raises(ValueError, match="seeds must be an integer ≥ 1; got 0"):
+        profiles.resolve(Cfg, PRESETS, seeds=0)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        profiles.resolve(Cfg, PRESETS, sedes=3)
+    monkeypatch.setenv("PNLIB_PROFILE", "fast")
+    with pytest.raises(ValueError, match=r"\$PNLIB_PROFILE 'fast'"):
+        profiles.resolve_profile()
