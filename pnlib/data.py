@@ -262,8 +262,12 @@ def load_dataset(name: str = "auto", root: str | Path = "data", *, val_size: int
     else:
         try:
             used, raw = "cifar10", _load_cifar(root, download)
-        except DatasetNotFoundError:
-            used, raw = "fashion_mnist", _load_fashion(root, download)
+        except DatasetNotFoundError as cifar_missing:
+            try:
+                used, raw = "fashion_mnist", _load_fashion(root, download)
+            except DatasetNotFoundError as fashion_missing:
+                raise DatasetNotFoundError(f"name='auto' found neither dataset.\n{cifar_missing}\n"
+                                           f"{fashion_missing}") from None
     x_all, y_all, x_test, y_test, classes = raw
     if used == "fashion_mnist" and pad_to_32:
         pad = [(0, 0), (0, 0)] + [(max(0, (32 - s) // 2), max(0, 32 - s - (32 - s) // 2)) for s in x_all.shape[2:]]
@@ -355,11 +359,12 @@ def write_fake_cifar10(root: str | Path, n_per_batch: int = 100, n_test: int = 1
     for fname, n, label in files + [("test_batch", n_test, "testing batch 1 of 1")]:
         y = rng.integers(0, 10, size=n)
         x = _fake_images(rng, y, 3, 32).reshape(n, 3072)
-        d = {b"batch_label": label.encode(), b"labels": [int(v) for v in y], b"data": x,
-             b"filenames": [f"fake_{fname}_{j}.png".encode() for j in range(n)]}
+        # str keys, as the official (Python 2) files read under encoding="latin1": both pnlib
+        # and torchvision's CIFAR10 can read these
+        d = {"batch_label": label, "labels": [int(v) for v in y], "data": x,
+             "filenames": [f"fake_{fname}_{j}.png" for j in range(n)]}
         (folder / fname).write_bytes(pickle.dumps(d, protocol=2))
-    meta = {b"num_cases_per_batch": n_per_batch, b"label_names": [c.encode() for c in CIFAR_CLASSES],
-            b"num_vis": 3072}
+    meta = {"num_cases_per_batch": n_per_batch, "label_names": list(CIFAR_CLASSES), "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return folder
 

@@ -84,6 +84,17 @@ def kernel_value(kernel: str, r: torch.Tensor) -> torch.Tensor:
     return kernel_and_slope(kernel, r * r)[0]
 
 
+def penalty_terms(kernel: str, d2: torch.Tensor, s2: torch.Tensor, lam: float = 1.0):
+    """φ(r) and the gradient coefficient c = λ·φ'(u)·2/σ² of each group, so that
+    ∇_θ λφ = c·(θ_g − a_g). Groups whose anchor never moved (σ = 0) carry no memory and are
+    masked out rather than divided by zero. Shared by ``PersistentPenalty`` and the batched
+    synthetic runs (``pnlib.synthetic``)."""
+    live = s2 > 0
+    s2 = torch.where(live, s2, torch.ones_like(s2))
+    phi, slope = kernel_and_slope(kernel, d2 / s2)                    # u = r² = ‖θ_g − a_g‖²/σ²
+    return phi * live, (2.0 * lam) * slope * live / s2
+
+
 @dataclass(frozen=True)
 class PenaltyConfig:
     """The settings of a penalty, plain values only, so a run folder can store them."""
@@ -204,14 +215,6 @@ class PersistentPenalty:
     def _block_of(self, i: int) -> int:
         return 0 if self.config.granularity == "model" else i
 
-    def _kernel_terms(self, d2: torch.Tensor, s2: torch.Tensor):
-        """φ(r) and dφ/du with r² = u = d²/σ²; groups whose anchor never moved (σ = 0) carry no
-        memory and are masked out rather than divided by zero."""
-        live = s2 > 0
-        u = d2 / torch.where(live, s2, torch.ones_like(s2))           # r² = ‖θ_g − a_g‖²/σ²
-        phi, slope = kernel_and_slope(self.config.kernel, u)
-        return phi * live, slope * live
-
     # -- anchors --------------------------------------------------------------------------
     @torch.no_grad()
     def add_anchor(self, state: dict[str, torch.Tensor] | nn.Module | None = None) -> None:
@@ -240,7 +243,7 @@ class PersistentPenalty:
         if not self.anchors:
             return self.params[0][0].new_zeros(())
         d2 = self._group_sq(self._diffs(self.params, self.anchors))
-        P = sum(self._kernel_terms(d, s)[0].sum() for d, s in zip(d2, self.sigma2))  # Σ_j Σ_g φ(r)
+        P = sum(penalty_terms(self.config.kernel, d, s)[0].sum() for d, s in zip(d2, self.sigma2))  # Σ_j Σ_g φ(r)
         return self.strength_at(progress) * P                                       # λ(t)·P
 
     @torch.no_grad()
@@ -257,9 +260,9 @@ class PersistentPenalty:
         d2 = self._group_sq(diffs)
         P, coefs = 0.0, []
         for d, s in zip(d2, self.sigma2):
-            phi, slope = self._kernel_terms(d, s)
+            phi, coef = penalty_terms(self.config.kernel, d, s, lam)
             P = P + phi.sum()                                          # Σ_j Σ_g φ(r)
-            coefs.append((2.0 * lam) * slope / torch.where(s > 0, s, torch.ones_like(s)))  # λ·φ'·2/σ²
+            coefs.append(coef)                                         # λ·φ'(u)·2/σ²
         if lam != 0.0:
             for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
                 c = coefs[self._block_of(i)]                           # (J, out) or (J, 1)

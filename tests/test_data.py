@@ -57,16 +57,19 @@ def test_py2_era_pickle_paths_load(cifar_root):
     assert load_dataset("cifar10", cifar_root, val_size=10).X_train.shape[0] == 290
 
 
+def _image_keys(d, X):
+    pixels = X * torch.tensor(d.std).view(1, -1, 1, 1) + torch.tensor(d.mean).view(1, -1, 1, 1)
+    return {tuple(r) for r in pixels.mul(255).round().to(torch.uint8).flatten(1)[:, :64].tolist()}
+
+
 def test_split_sizes_disjoint_deterministic(cifar_root):
     a = load_dataset("cifar10", cifar_root, val_size=30, split_seed=5)
     b = load_dataset("cifar10", cifar_root, val_size=30, split_seed=5)
     c = load_dataset("cifar10", cifar_root, val_size=30, split_seed=6)
     assert torch.equal(a.X_val, b.X_val) and torch.equal(a.y_train, b.y_train)
     assert not torch.equal(a.X_val, c.X_val)
-    # disjoint and complete: each image (as raw bytes) appears exactly once across train + val
-    key = lambda d, X: {tuple(r) for r in (X * torch.tensor(d.std).view(1, 3, 1, 1) + torch.tensor(
-        d.mean).view(1, 3, 1, 1)).mul(255).round().to(torch.uint8).flatten(1)[:, :64].tolist()}
-    tr, va = key(a, a.X_train), key(a, a.X_val)
+    # disjoint and complete: each (random, hence unique) image appears once across train + val
+    tr, va = _image_keys(a, a.X_train), _image_keys(a, a.X_val)
     assert len(tr) == 270 and len(va) == 30 and not tr & va
     s = load_dataset("cifar10", cifar_root, val_size=30, split_seed=5, train_size=100, test_size=7)
     assert s.X_train.shape[0] == 100 and s.X_test.shape[0] == 7 and torch.equal(s.y_val, a.y_val)
@@ -160,6 +163,7 @@ def test_missing_dataset(tmp_path, no_system_fashion):
         load_dataset("auto", tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "fashion-mnist") in msg and "dataset-fashion-mnist" in msg
+    assert "cifar-10-batches-py" in msg  # auto reports both datasets
     assert "download=True" in msg and isinstance(e.value, FileNotFoundError)
 
 
