@@ -1,0 +1,281 @@
+"""Synthetic bad-minimum experiments, every seed at once as one tensor program.
+
+Parameters of B independent runs live in one (B, D) tensor; an objective maps it to per-run
+losses (B,) and gradients (B, D). ``persistent_descent`` runs K trajectories from the same θ₀
+for all B runs together, the penalty of trajectory k built from the end points of trajectories
+1..k-1 with the same kernel math as ``PersistentPenalty`` (``persistence.penalty_terms``).
+Notebook 02 uses it for the kink network and the teacher–student problem, notebook 01 for a
+2-D surface.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .persistence import PenaltyConfig, penalty_terms, schedule_factor
+
+Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def autograd_objective(loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> Objective:
+    """Wrap a batched loss (B, D) -> (B,) into (loss, grad); runs are independent, so the
+    gradient of the sum is every run's own gradient."""
+    def objective(theta):
+        with torch.enable_grad():
+            t = theta.detach().requires_grad_(True)
+            loss = loss_fn(t)
+            (grad,) = torch.autograd.grad(loss.sum(), t)
+        return loss.detach(), grad
+    return objective
+
+
+def group_sq(diff: torch.Tensor, groups: torch.Tensor | None, num_groups: int) -> torch.Tensor:
+    """Σ over each group's coordinates of diff²: (..., D) -> (..., G)."""
+    sq = diff.square()
+    if groups is None:
+        return sq.sum(-1, keepdim=True)
+    return sq.new_zeros(*sq.shape[:-1], num_groups).index_add_(-1, groups, sq)
+
+
+@dataclass
+class Trajectories:
+    """End points (K, B, D), final losses (K, B), steps used (K, B), and why each run stopped:
+    ``converged`` (gradient ≤ tol), ``settled`` (loss fell below ``stop_below``), else it hit the
+    step cap. Optionally the recorded paths (K, T, B, D)."""
+    theta: torch.Tensor
+    loss: torch.Tensor
+    steps: torch.Tensor
+    converged: torch.Tensor
+    settled: torch.Tensor
+    paths: torch.Tensor | None = None
+
+    @property
+    def capped(self) -> torch.Tensor:
+        return ~(self.converged | self.settled)
+
+    def best(self) -> torch.Tensor:
+        """Per run, the lowest final loss over the K trajectories (non-finite counts as worst)."""
+        return torch.nan_to_num(self.loss, nan=math.inf).min(0).values
+
+
+def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, steps: int, lr: float,
+                       penalty: PenaltyConfig | None = None, groups: torch.Tensor | None = None,
+                       optimizer: str = "gd", tol: float | None = None, stop_below: float | None = None,
+                       penalty_steps: int | None = None, check_every: int = 100,
+                       record_every: int = 0) -> Trajectories:
+    """K trajectories from θ₀ for all runs at once; trajectory k ≥ 2 feels the penalty of the
+    earlier end points (``penalty=None`` or strength 0: K plain re-runs, identical for GD).
+
+    ``penalty_steps``: λ(t) follows its schedule over these first steps and is 0 afterwards
+    (default: all ``steps``). ``tol`` (GD only): a run stops once the penalty is off and its
+    largest per-group gradient norm is ≤ tol; with ``stop_below`` also once its loss is below
+    that value (plain GD with a stable step never raises the loss again, so the run's class is
+    settled). Stopped runs are dropped from the batch, which is where most of the time goes.
+    """
+    if optimizer not in ("gd", "adam"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: gd, adam")
+    if (tol is not None or stop_below is not None) and optimizer != "gd":
+        raise ValueError("tol and stop_below (early stops) are only defined for optimizer='gd'")
+    B, D = theta0.shape
+    G = int(groups.max()) + 1 if groups is not None else 1
+    P = penalty_steps or steps
+    ends, losses, used, conv, settled, paths = [], [], [], [], [], []
+    for k in range(K):
+        anchors = torch.stack(ends) if ends and penalty is not None and penalty.strength > 0 else None
+        if anchors is not None:
+            if penalty.bandwidth == "travel":  # σ_{j,g} = ‖θ₀,g − a_{j,g}‖
+                s2_all = group_sq(theta0.unsqueeze(0) - anchors, groups, G)
+            else:
+                s2_all = torch.full((len(anchors), B, G), float(penalty.bandwidth) ** 2, dtype=theta0.dtype)
+        theta = theta0.clone()
+        steps_used = torch.full((B,), steps, dtype=torch.long)
+        done = torch.zeros(B, dtype=torch.bool)
+        low = torch.zeros(B, dtype=torch.bool)
+        active = torch.arange(B)
+        x = theta.clone()
+        opt = torch.optim.Adam([x.requires_grad_(True)], lr=lr) if optimizer == "adam" else None
+        track = []
+        for step in range(steps):
+            if record_every and step % record_every == 0:
+                theta[active] = x.detach()
+                track.append(theta.clone())
+            loss, g = objective(x.detach())
+            lam = penalty.strength * schedule_factor(penalty.schedule, step / P) if anchors is not None and step < P else 0.0
+            if lam > 0:
+                diff = x.detach().unsqueeze(0) - anchors[:, active]               # θ − a_j
+                _, coef = penalty_terms(penalty.kernel, group_sq(diff, groups, G), s2_all[:, active], lam)
+                c = coef if groups is None else coef[..., groups]                   # per coordinate
+                g = g + (c * diff).sum(0)                                           # + λ∇P
+            if (tol is not None or stop_below is not None) and (anchors is None or step >= P) \
+                    and step % check_every == 0:
+                never = torch.zeros_like(loss, dtype=torch.bool)
+                conv_now = group_sq(g, groups, G).max(-1).values.sqrt() <= tol if tol is not None else never
+                low_now = (loss < stop_below if stop_below is not None else never) & ~conv_now
+                stop = conv_now | low_now
+                if stop.any():  # write back and drop the runs that have stopped
+                    idx = active[stop]
+                    theta[idx] = x.detach()[stop]
+                    steps_used[idx] = step
+                    done[idx] = conv_now[stop]
+                    low[idx] = low_now[stop]
+                    keep = ~stop
+                    active, x, g = active[keep], x.detach()[keep].clone(), g[keep]
+                    if not len(active):
+                        break
+            with torch.no_grad():
+                if opt is None:
+                    x = x.detach() - lr * g                                          # plain gradient descent
+                else:
+                    x.grad = g
+                    opt.step()
+        theta[active] = x.detach()
+        final_loss, _ = objective(theta)
+        ends.append(theta)
+        losses.append(final_loss)
+        used.append(steps_used)
+        conv.append(done)
+        settled.append(low)
+        if record_every:
+            track.append(theta.clone())
+            paths.append(torch.stack(track))
+    return Trajectories(torch.stack(ends), torch.stack(losses), torch.stack(used), torch.stack(conv),
+                        torch.stack(settled), torch.stack(paths) if record_every else None)
+
+
+# -- the kink: a three-weight-layer ReLU network on a 1-D target ----------------------------------
+def kink_shapes(widths: tuple[int, int]) -> list[tuple[int, int]]:
+    h1, h2 = widths
+    return [(h1, 1), (h2, h1), (1, h2)]  # (out, in) of the three Linear layers
+
+
+def kink_unflatten(theta: torch.Tensor, widths) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(B, D) -> [(W (B, out, in), b (B, out))] per layer, as views."""
+    out, i = [], 0
+    for o, n in kink_shapes(widths):
+        W = theta[:, i:i + o * n].view(-1, o, n)
+        i += o * n
+        b = theta[:, i:i + o]
+        i += o
+        out.append((W, b))
+    return out
+
+
+def kink_dim(widths) -> int:
+    return sum(o * n + o for o, n in kink_shapes(widths))
+
+
+def kink_groups(widths) -> torch.Tensor:
+    """Neuron groups: each output unit's weight row and its bias."""
+    ids, g = [], 0
+    for o, n in kink_shapes(widths):
+        ids += [g + r for r in range(o) for _ in range(n)] + [g + r for r in range(o)]
+        g += o
+    return torch.tensor(ids)
+
+
+def kink_init(B: int, widths, seed: int, dtype=torch.float32) -> torch.Tensor:
+    """PyTorch's default nn.Linear init, per run: weights and biases U(−1/√fan_in, 1/√fan_in)."""
+    gen = torch.Generator().manual_seed(seed)
+    parts = []
+    for o, n in kink_shapes(widths):
+        bound = 1.0 / math.sqrt(n)
+        parts.append((torch.rand(B, o * n + o, generator=gen, dtype=dtype) * 2 - 1) * bound)
+    return torch.cat(parts, 1)
+
+
+def kink_forward(theta: torch.Tensor, X: torch.Tensor, widths) -> torch.Tensor:
+    """Batched network output (B, N) for inputs X (N,)."""
+    (W1, b1), (W2, b2), (W3, b3) = kink_unflatten(theta, widths)
+    h = torch.relu(X.view(1, -1, 1) * W1.transpose(1, 2) + b1.unsqueeze(1))      # (B, N, h1)
+    h = torch.relu(torch.baddbmm(b2.unsqueeze(1), h, W2.transpose(1, 2)))         # (B, N, h2)
+    return torch.baddbmm(b3.unsqueeze(1), h, W3.transpose(1, 2)).squeeze(-1)      # (B, N)
+
+
+def kink_data(distribution: str, n: int = 64, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Inputs on a grid and the target |x − c|: ``centred`` x ∈ [−1, 1], c = 0; ``shifted``
+    x ∈ [2, 4], c = 3. Returns X, y and c."""
+    lo, hi, c = {"centred": (-1.0, 1.0, 0.0), "shifted": (2.0, 4.0, 3.0)}[distribution]
+    X = torch.linspace(lo, hi, n, dtype=dtype)
+    return X, (X - c).abs(), c
+
+
+def kink_objective(X: torch.Tensor, y: torch.Tensor, widths) -> Objective:
+    return autograd_objective(lambda t: (kink_forward(t, X, widths) - y).square().mean(1))
+
+
+# -- two-layer teacher–student with Gaussian inputs (closed-form population loss) -----------------
+def _arccos_terms(A: torch.Tensor, Bm: torch.Tensor):
+    """Norms, angles and sines between the rows of A (R, k, d) and Bm (R or 1, m, d)."""
+    na, nb = A.norm(dim=-1), Bm.norm(dim=-1)
+    tiny = torch.finfo(A.dtype).tiny
+    cos = (A @ Bm.transpose(-1, -2)) / (na.unsqueeze(-1) * nb.unsqueeze(-2)).clamp_min(tiny)
+    cos = cos.clamp(-1.0, 1.0)
+    return na, nb, torch.arccos(cos), (1 - cos * cos).clamp_min(0).sqrt(), cos
+
+
+def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> Objective:
+    """F(W) = ½ E_x[(Σᵢ relu(wᵢ·x) − Σⱼ relu(vⱼ·x))²], x ~ N(0, I), with the closed form
+    E[relu(w·x) relu(v·x)] = ‖w‖‖v‖(sin θ + (π − θ) cos θ)/(2π). W is flat (B, k·d); V = I."""
+    V = torch.eye(k, d, dtype=torch.float64) if V is None else V
+
+    def terms(A, Bm):
+        """E[relu(a·x)relu(b·x)] for all row pairs, and the pieces of its gradient in a."""
+        na, nb, th, s, c = _arccos_terms(A, Bm)
+        outer = na.unsqueeze(-1) * nb.unsqueeze(-2)
+        return (outer * (s + (math.pi - th) * c)).sum((-1, -2)) / (2 * math.pi), na, nb, th, s
+
+    vv = terms(V.unsqueeze(0), V.unsqueeze(0))[0]
+
+    def objective(theta):
+        W = theta.view(-1, k, d)
+        Vb = V.to(W).unsqueeze(0)
+        ww, nw, _, th_w, s_w = terms(W, W)
+        wv, _, nv, th_v, s_v = terms(W, Vb)
+        loss = 0.5 * (ww - 2 * wv + vv.to(W))
+        # ∂/∂w E[relu(w·x)relu(v·x)] = (‖v‖ sin θ ŵ + (π − θ) v)/(2π)
+        what = W / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)
+        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - (s_v * nv.unsqueeze(-2)).sum(-1)     # (B, k)
+        grad = (radial.unsqueeze(-1) * what + (math.pi - th_w) @ W - (math.pi - th_v) @ Vb) / (2 * math.pi)
+        return loss, grad.reshape(theta.shape)
+
+    return objective
+
+
+def teacher_student_init(B: int, k: int, d: int, seed: int) -> torch.Tensor:
+    """W = randn(k, d)/√d per run, flat (B, k·d), float64."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(B, k, d, generator=gen, dtype=torch.float64) / math.sqrt(d)).view(B, k * d)
+
+
+def neuron_groups(k: int, d: int) -> torch.Tensor:
+    """Row i of W (neuron i) is group i."""
+    return torch.arange(k).repeat_interleave(d)
+
+
+# -- a 2-D loss surface with minima of different depths (notebook 01) -----------------------------
+TOY_CENTRES = ((-1.6, 1.2), (1.4, 1.4), (1.5, -1.3), (-1.3, -1.5), (0.0, 0.0))
+TOY_DEPTHS = (1.0, 1.6, 2.2, 1.3, 0.7)
+TOY_WIDTH = 0.7
+
+
+def toy_surface(theta: torch.Tensor) -> torch.Tensor:
+    """f(θ) = 0.1‖θ‖² − Σᵢ dᵢ exp(−‖θ − cᵢ‖²/(2w²)) for θ of shape (B, 2): five wells of
+    different depths in a bowl."""
+    c = torch.tensor(TOY_CENTRES, dtype=theta.dtype)
+    dep = torch.tensor(TOY_DEPTHS, dtype=theta.dtype)
+    sq = (theta.unsqueeze(1) - c).square().sum(-1)                                 # (B, wells)
+    return 0.1 * theta.square().sum(-1) - (dep * torch.exp(-sq / (2 * TOY_WIDTH ** 2))).sum(-1)
+
+
+def toy_minima(steps: int = 5000, lr: float = 0.05) -> torch.Tensor:
+    """The local minima of ``toy_surface``, found by gradient descent from each well's centre."""
+    start = torch.tensor(TOY_CENTRES, dtype=torch.float64)
+    return persistent_descent(autograd_objective(toy_surface), start, K=1, steps=steps, lr=lr).theta[0]
+
+
+def nearest_minimum(theta: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
+    """Index of the minimum each end point (..., 2) is closest to."""
+    return (theta.unsqueeze(-2) - minima).square().sum(-1).argmin(-1)

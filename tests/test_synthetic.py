@@ -1,0 +1,79 @@
+import math
+
+import pytest
+import torch
+
+from pnlib.persistence import PenaltyConfig
+from pnlib.stats import mean_ci, wilson
+from pnlib.synthetic import (autograd_objective, kink_data, kink_dim, kink_forward, kink_groups, kink_init,
+                             kink_objective, neuron_groups, persistent_descent, teacher_student_init,
+                             teacher_student_objective, toy_minima, toy_surface)
+
+
+def test_teacher_student_closed_form_gradient_matches_finite_differences():
+    obj = teacher_student_objective(5, 5)
+    W = teacher_student_init(3, 5, 5, seed=0)
+    _, g = obj(W)
+    h = 1e-6
+    for i in range(0, 25, 4):
+        e = torch.zeros_like(W)
+        e[:, i] = h
+        fd = (obj(W + e)[0] - obj(W - e)[0]) / (2 * h)
+        torch.testing.assert_close(fd, g[:, i], atol=1e-8, rtol=1e-6)
+    assert obj(torch.eye(5, dtype=torch.float64).view(1, -1))[0].item() == pytest.approx(0.0, abs=1e-14)
+
+
+def test_teacher_student_closed_form_matches_monte_carlo():
+    k, d = 4, 4
+    W = teacher_student_init(1, k, d, seed=1).view(k, d)
+    x = torch.randn(400_000, d, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mc = 0.5 * (torch.relu(x @ W.T).sum(1) - torch.relu(x).sum(1)).square().mean()
+    exact = teacher_student_objective(k, d)(W.view(1, -1))[0].item()
+    assert exact == pytest.approx(mc.item(), rel=0.02)
+
+
+def test_batched_runs_equal_one_run_at_a_time():
+    k = 6
+    obj, groups = teacher_student_objective(k, k), neuron_groups(k, k)
+    W0 = teacher_student_init(8, k, k, seed=2)
+    pen = PenaltyConfig(strength=0.1, schedule="linear")
+    kw = dict(K=2, steps=600, lr=0.1, penalty=pen, groups=groups, tol=1e-9, stop_below=1e-3, penalty_steps=200)
+    batched = persistent_descent(obj, W0, **kw)
+    for b in (0, 5):
+        single = persistent_descent(obj, W0[b:b + 1], **kw)
+        torch.testing.assert_close(single.theta[:, 0], batched.theta[:, b], atol=1e-12, rtol=1e-10)
+        assert torch.equal(single.steps[:, 0], batched.steps[:, b])
+
+
+def test_kink_net_matches_torch_linear_layers():
+    widths = (3, 4)
+    theta = kink_init(2, widths, seed=0, dtype=torch.float64)
+    assert theta.shape == (2, kink_dim(widths)) and theta.abs().max() <= 1.0
+    X, y, c = kink_data("shifted", n=16, dtype=torch.float64)
+    assert c == 3.0 and X.min() == 2.0 and X.max() == 4.0
+    net = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                              torch.nn.Linear(4, 1)).double()
+    torch.nn.utils.vector_to_parameters(theta[1], net.parameters())
+    torch.testing.assert_close(kink_forward(theta, X, widths)[1], net(X.view(-1, 1)).squeeze(-1))
+    assert kink_groups(widths).tolist().count(0) == 2 and int(kink_groups(widths).max()) == 3 + 4
+    loss, grad = kink_objective(X, y, widths)(theta)
+    assert loss.shape == (2,) and grad.shape == theta.shape
+
+
+def test_persistence_on_the_toy_surface_leaves_the_first_minimum():
+    obj = autograd_objective(toy_surface)
+    theta0 = torch.tensor([[-0.4, 0.5]], dtype=torch.float64)
+    minima = toy_minima()
+    plain = persistent_descent(obj, theta0, K=3, steps=800, lr=0.05)
+    assert torch.equal(plain.theta[0], plain.theta[2])  # λ = 0: deterministic GD repeats itself
+    pen = PenaltyConfig(strength=1.0, granularity="model", schedule="linear")
+    tr = persistent_descent(obj, theta0, K=3, steps=800, lr=0.05, penalty=pen, penalty_steps=400)
+    ends = (tr.theta[:, 0].unsqueeze(1) - minima).square().sum(-1).argmin(-1)
+    assert len(set(ends.tolist())) == 3
+
+
+def test_intervals():
+    lo, hi = wilson(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
+    m, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-3)
