@@ -108,6 +108,28 @@ def _flatten(d: dict, prefix="") -> dict:
     return out
 
 
+def results_dir(stem: str, profile: str) -> Path:
+    """``results/<stem>/`` for the default profile (what ``make run`` writes and the README quotes);
+    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it."""
+    from .profiles import DEFAULT_PROFILE
+    root = project_root() / "results"
+    return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
+
+
+def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
+    """Read ``path`` if it was written under the same ``config``; otherwise ``compute()`` it and
+    write the CSV, then its ``.json`` sidecar (config and commit) as the mark that it is done."""
+    path = Path(path)
+    meta = path.with_suffix(".json")
+    config = json.loads(json.dumps(config, default=str))
+    if path.exists() and meta.exists() and read_json(meta)["config"] == config:
+        return pd.read_csv(path)
+    df = compute()
+    write_csv(path, df)
+    write_json(meta, {"config": config, "git_commit": git_commit(), "torch": torch.__version__})
+    return df
+
+
 class RunDir:
     """One run's folder. Opening it with a config that differs from the stored one is refused."""
 

@@ -94,3 +94,21 @@ def test_bad_values_name_the_parameter(monkeypatch):
     monkeypatch.setenv("PNLIB_PROFILE", "fast")
     with pytest.raises(ValueError, match=r"\$PNLIB_PROFILE 'fast'"):
         profiles.resolve_profile()
+
+
+def test_cached_table_reuses_only_under_the_same_config(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"x": [len(calls)]})
+
+    p = tmp_path / "t.csv"
+    assert store.cached_table(p, {"a": 1}, compute)["x"].item() == 1
+    assert store.cached_table(p, {"a": 1}, compute)["x"].item() == 1 and len(calls) == 1
+    assert store.cached_table(p, {"a": 2}, compute)["x"].item() == 2
+
+
+def test_results_dir_keeps_profiles_apart():
+    assert store.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
+    assert store.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
