@@ -93,6 +93,7 @@ class Experiment:
         self.data = data
         self.progress = progress
         self.fingerprint = data_fingerprint(data)
+        store.remove_stale_temps(self.root)  # one process per results folder: leftovers are from a kill
 
     # -- one trajectory ------------------------------------------------------------------
     def theta0(self, cfg: RunConfig, init_seed: int) -> dict:
@@ -156,9 +157,7 @@ class Experiment:
         """Run ``method`` for one seed; returns (and stores) its tidy summary rows."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
-        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint}
-        run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
-        run = store.RunDir(self.root / run_id, config)
+        run = self._run_dir(method, cfg, seed, run_id)
         if run.done("summary.csv"):
             return pd.read_csv(run.file("summary.csv"))
         records = getattr(self, f"_{method}")(cfg, seed)
@@ -167,6 +166,18 @@ class Experiment:
         rows = self._summarise(method, cfg, seed, records)
         store.write_csv(run.file("summary.csv"), rows)
         return rows
+
+    def _run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
+        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint}
+        run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
+        return store.RunDir(self.root / run_id, config)
+
+    def trajectories(self, method: str, cfg: RunConfig, seed: int) -> pd.DataFrame:
+        """Per-trajectory records (key, status, metrics) of a finished run."""
+        return pd.read_csv(self._run_dir(method, cfg, seed).file("trajectories.csv"))
+
+    def history(self, key: str) -> pd.DataFrame:
+        return pd.read_csv(self.root / "trajectories" / key / "history.csv")
 
     def _persistent(self, cfg: RunConfig, seed: int) -> list[dict]:
         theta0 = self.theta0(cfg, seed)
@@ -259,3 +270,27 @@ def run_restarts(root, data, cfg: RunConfig, seed: int, progress: bool = True) -
 
 def run_longer(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
     return Experiment(root, data, progress).run("longer", cfg, seed)
+
+
+def run_grid(exp: Experiment, modes: dict[str, RunConfig], seeds, progress: bool = True) -> pd.DataFrame:
+    """For every seed: a persistent run per mode (name -> RunConfig; ``penalty=None`` is the
+    same-θ₀ re-run control) and, once, the equal-compute restarts and longer baselines of the
+    plain config. Returns the tidy summary rows with a ``mode`` column."""
+    from tqdm.auto import tqdm
+    plain = replace(next(iter(modes.values())), penalty=None)
+    jobs = [(seed, mode, "persistent", c) for seed in seeds for mode, c in modes.items()]
+    jobs += [(seed, "none", m, plain) for seed in seeds for m in ("restarts", "longer")]
+    rows = [exp.run(method, c, seed).assign(mode=mode)
+            for seed, mode, method, c in tqdm(jobs, desc=f"{plain.model}/{plain.init}", disable=not progress)]
+    return pd.concat(rows, ignore_index=True)
+
+
+def grid_histories(exp: Experiment, modes: dict[str, RunConfig], seeds) -> pd.DataFrame:
+    """Per-epoch histories of every finished persistent trajectory in the grid (k, mode, seed)."""
+    out = []
+    for seed in seeds:
+        for mode, c in modes.items():
+            for r in exp.trajectories("persistent", c, seed).itertuples():
+                if r.status == "ok":
+                    out.append(exp.history(r.key).assign(model=c.model, init=c.init, mode=mode, seed=seed, k=r.k))
+    return pd.concat(out, ignore_index=True)

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>" pauses mid-write
+PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>[:<nth write>]" pauses mid-write
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def project_root() -> Path:
@@ -59,23 +61,38 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data[half:])
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+_writes: dict[str, int] = {}
+
+
 def _maybe_pause(path: Path) -> None:
+    """The fault-injection tests' hook: pause half-way through the nth write of a file name."""
     spec = os.environ.get(PAUSE_ENV)
     if spec:
-        name, _, seconds = spec.rpartition(":")
+        name, seconds, nth = (spec.split(":") + ["1"])[:3]
         if path.name == name:
-            print(f"PAUSED-IN-WRITE {path}", flush=True)
-            time.sleep(float(seconds))
+            _writes[name] = _writes.get(name, 0) + 1
+            if _writes[name] == int(nth):
+                print(f"PAUSED-IN-WRITE {path}", flush=True)
+                time.sleep(float(seconds))
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete the temporary files that a killed writer left behind (the real files are intact)."""
+    stale = list(Path(folder).rglob(".*.tmp")) if Path(folder).exists() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())  # key order kept: records read back equal records written
 
 
 def read_json(path):

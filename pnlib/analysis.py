@@ -1,0 +1,75 @@
+"""What notebooks 03 and 04 measure on finished runs: paired comparisons, distances between
+solutions, loss along the line between two solutions, and saturated activations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .stats import mean_ci
+from .training import score
+
+
+def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Mean ± std over seeds per cell, and the paired difference to trajectory 1 of the same
+    (dataset, model, init, seed) with its 95% t-interval."""
+    keys = ["dataset", "model", "init"]
+    base = summary[summary.method == "trajectory1"].drop_duplicates(keys + ["seed"]).set_index(keys + ["seed"])[metric]
+    rows = []
+    for (ds, model, init, mode, method), g in summary.groupby(keys + ["mode", "method"], sort=False):
+        diffs = [getattr(r, metric) - base.get((ds, model, init, r.seed), np.nan) for r in g.itertuples()]
+        d_mean, d_lo, d_hi = mean_ci(diffs)
+        vals = g[metric].to_numpy(dtype=float)
+        rows.append({"dataset": ds, "model": model, "init": init, "mode": mode, "method": method,
+                     "seeds": len(g), "epochs": int(g.epochs.iloc[0]), "diverged": int((g.status != "ok").sum()),
+                     f"{metric}_mean": np.nanmean(vals), f"{metric}_std": np.nanstd(vals, ddof=1) if len(g) > 1 else np.nan,
+                     "diff_vs_traj1": d_mean, "diff_ci_low": d_lo, "diff_ci_high": d_hi})
+    return pd.DataFrame(rows)
+
+
+def flat(state: dict, names: list[str] | None = None) -> torch.Tensor:
+    names = names or [k for k, v in state.items() if v.is_floating_point() and "running" not in k]
+    return torch.cat([state[k].reshape(-1).double() for k in names])
+
+
+def distance_matrix(states: dict[str, dict]) -> pd.DataFrame:
+    """Euclidean distances between parameter vectors (θ₀ and the solutions), by label."""
+    names = [k for k, v in next(iter(states.values())).items() if v.is_floating_point() and "running" not in k]
+    vecs = {label: flat(s, names) for label, s in states.items()}
+    labels = list(vecs)
+    return pd.DataFrame([[float((vecs[a] - vecs[b]).norm()) for b in labels] for a in labels], index=labels, columns=labels)
+
+
+@torch.no_grad()
+def interpolate(model: nn.Module, a: dict, b: dict, X: torch.Tensor, y: torch.Tensor, num: int = 11) -> pd.DataFrame:
+    """Loss and accuracy at (1 − α)·a + α·b for α on a grid: is there a barrier between a and b?
+    BatchNorm running statistics are interpolated too (no re-estimation)."""
+    rows = []
+    for alpha in np.linspace(0, 1, num):
+        model.load_state_dict({k: (1 - alpha) * a[k] + alpha * b[k] if a[k].is_floating_point() else a[k] for k in a})
+        model.eval()
+        rows.append({"alpha": alpha, **score(model(X), y)})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def saturation(model: nn.Module, X: torch.Tensor, layers: list[str], threshold: float = 0.95) -> dict[str, float]:
+    """Fraction of activations in the saturated tails, per named activation module: |tanh| >
+    threshold, or sigmoid outside (1 − threshold, threshold)."""
+    out, hooks = {}, []
+    mods = dict(model.named_modules())
+
+    def hook(name):
+        def fn(mod, inp, res):
+            a = res.abs() if isinstance(mod, nn.Tanh) else (2 * res - 1).abs()
+            out[name] = float((a > threshold).float().mean())
+        return fn
+
+    for name in layers:
+        hooks.append(mods[name].register_forward_hook(hook(name)))
+    model.eval()
+    model(X)
+    for h in hooks:
+        h.remove()
+    return out
