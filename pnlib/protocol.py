@@ -20,7 +20,7 @@ import torch
 from . import store
 from .inits import INITS, init_model
 from .models import MODELS, build_model
-from .persistence import PenaltyConfig, PersistentPenalty
+from .persistence import PenaltyConfig, PersistentPenalty, select_modules
 from .training import DivergedError, TrainConfig, fit, predict_logits, score
 
 METHODS = ("persistent", "restarts", "longer")
@@ -157,6 +157,8 @@ class Experiment:
         """Run ``method`` for one seed; returns (and stores) its tidy summary rows."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
+            select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         run = self._run_dir(method, cfg, seed, run_id)
         if run.done("summary.csv"):
             return pd.read_csv(run.file("summary.csv"))

@@ -120,3 +120,29 @@ def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, t
         f.unlink()
     again = subprocess.run(cmd + [str(tmp_path / "run")], capture_output=True, text=True, check=True).stdout
     assert again == ref
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"model": "vgg16"}, "unknown model 'vgg16'; allowed: mlp, lenet5"),
+    ({"init": "he"}, "unknown init 'he'; allowed: default, kaiming"),
+    ({"K": 0}, r"K \(trajectories per run\) must be an integer ≥ 1; got 0"),
+    ({"start": "random"}, "unknown start 'random'; allowed: init, previous"),
+])
+def test_bad_run_settings_are_refused_before_training(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cfg(**kwargs)
+
+
+def test_bad_pattern_is_refused_before_training(tiny_data, tmp_path):
+    bad = cfg(penalty=PenaltyConfig(include=("features.*",)))
+    with pytest.raises(ValueError, match=r"include pattern 'features\.\*' selects no Conv/Linear module; module names are: hidden\.0, out"):
+        Experiment(tmp_path, tiny_data, progress=False).run("persistent", bad, seed=0)
+    assert not (tmp_path / "trajectories").exists()  # refused before any training
+
+
+def test_previous_start_ablation_starts_from_the_last_solution(tiny_data, tmp_path):
+    from pnlib.protocol import _state_hash
+    exp = Experiment(tmp_path, tiny_data, progress=False)
+    exp.run("persistent", cfg(K=2, start="previous"), seed=0)
+    t = exp.trajectories("persistent", cfg(K=2, start="previous"), 0)
+    assert t.start_hash[1] == _state_hash(exp.solution(t.key[0]))

@@ -1,0 +1,97 @@
+"""Cost of one training step with and without persistence (fused gradient vs autograd penalty).
+
+    python benchmarks/bench_penalty.py [--device cpu|cuda] [--rounds 5]
+
+Models LeNet-5 and ResNet-20, batch 128 of 32×32×3, full persistent set, neuron granularity,
+3 anchors. Variants are timed in interleaved rounds (median per step) so that drift in machine
+load hits all of them alike. Prints a table and a final line with the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from pnlib import PersistentPenalty, build_model
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_step(model, penalty, variant, X, y, opt):
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(X), y)
+        if variant == "autograd":
+            loss = loss + penalty.value(0.3)
+        loss.backward()
+        if variant == "fused":
+            penalty.apply_(0.3)
+        opt.step()
+    return step
+
+
+def time_steps(step, n, device):
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync(device)
+    return (time.perf_counter() - t0) / n
+
+
+def bench_model(name, device, rounds, steps):
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
+    X = torch.randn(128, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (128,), device=device)
+    penalty = PersistentPenalty(model, granularity="neuron", kernel="gaussian", strength=0.01)
+    for j in range(3):
+        penalty.add_anchor({k: v + 0.01 * torch.randn_like(v) for k, v in model.state_dict().items()})
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    variants = {v: make_step(model, penalty, v, X, y, opt) for v in ("plain", "fused", "autograd")}
+    for s in variants.values():  # warm-up
+        for _ in range(2):
+            s()
+    times = {v: [] for v in variants}
+    for _ in range(rounds):
+        for v, s in variants.items():
+            times[v].append(time_steps(s, steps, device))
+    med = {v: statistics.median(t) for v, t in times.items()}
+    # the penalty alone, per call and per million persistent parameters
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    alone = statistics.median(time_steps(lambda: penalty.apply_(0.3), steps * 5, device) for _ in range(rounds))
+    n = penalty.num_parameters()
+    return {"model": name, "persistent params": n, "plain step ms": 1e3 * med["plain"],
+            "fused step ms": 1e3 * med["fused"], "autograd step ms": 1e3 * med["autograd"],
+            "fused overhead %": 100 * (med["fused"] / med["plain"] - 1),
+            "autograd overhead %": 100 * (med["autograd"] / med["plain"] - 1),
+            "penalty alone ms": 1e3 * alone, "penalty ms per 1M params": 1e3 * alone / (n / 1e6)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    rows = [bench_model("lenet5", device, args.rounds, 20), bench_model("resnet20", device, args.rounds, 4)]
+    df = pd.DataFrame(rows).set_index("model")
+    print(df.round(3).to_string())
+    le, rn = df.loc["lenet5"], df.loc["resnet20"]
+    print(f"RESULT fused penalty adds {rn['fused overhead %']:.1f}% to a ResNet-20 step (target ≤ 5%) and "
+          f"{le['fused overhead %']:.1f}% to a LeNet-5 step (target ≤ 10%); autograd/fused penalty cost: "
+          f"{(rn['autograd step ms'] - rn['plain step ms']) / max(rn['fused step ms'] - rn['plain step ms'], 1e-9):.1f}× (ResNet-20), "
+          f"{(le['autograd step ms'] - le['plain step ms']) / max(le['fused step ms'] - le['plain step ms'], 1e-9):.1f}× (LeNet-5)")
+
+
+if __name__ == "__main__":
+    main()
