@@ -11,9 +11,7 @@ official pickle format to a temporary folder. Throughputs are per image, so pnli
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
@@ -22,7 +20,7 @@ import torchvision
 import torchvision.transforms as T
 
 from pnlib import batches, build_model, load_dataset
-from pnlib.data import CIFAR_DIR, write_fake_cifar10
+from pnlib.data import cifar10_or_generated
 
 
 class CIFAR10Files(torchvision.datasets.CIFAR10):
@@ -50,13 +48,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="data")
     args = ap.parse_args()
-    tmp = None
-    root = Path(args.root)
-    if not (root / CIFAR_DIR).exists():
-        tmp = tempfile.TemporaryDirectory()
-        root = Path(tmp.name)
-        write_fake_cifar10(root, n_per_batch=10000, n_test=100, seed=0)
-        print(f"no CIFAR-10 in {args.root}/: generated 50,000 images in the official format")
+    with cifar10_or_generated(args.root) as root:
+        run(root)
+
+
+def run(root):
     data = load_dataset("cifar10", root, val_size=1)
     tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
                     T.Normalize(data.mean, data.std)])
@@ -102,8 +98,6 @@ def main():
     print(df.to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"RESULT pnlib vs torchvision DataLoader: end-to-end epoch {df.loc['LeNet-5 training epoch', 'speed-up']:.1f}× "
           f"(target ≥ 2×), data iteration {df.loc['data iteration only', 'speed-up']:.0f}× (target ≥ 10×)")
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

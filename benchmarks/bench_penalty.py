@@ -53,7 +53,8 @@ def bench_model(name, device, rounds, steps):
     y = torch.randint(0, 10, (128,), device=device)
     penalty = PersistentPenalty(model, granularity="neuron", kernel="gaussian", strength=0.01)
     for j in range(3):
-        penalty.add_anchor({k: v + 0.01 * torch.randn_like(v) for k, v in model.state_dict().items()})
+        penalty.add_anchor({k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+                            for k, v in model.state_dict().items()})
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     variants = {v: make_step(model, penalty, v, X, y, opt) for v in ("plain", "fused", "autograd")}
     for s in variants.values():  # warm-up
@@ -80,10 +81,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="a few steps only: checks that it runs, measures nothing")
     args = ap.parse_args()
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    rows = [bench_model("lenet5", device, args.rounds, 20), bench_model("resnet20", device, args.rounds, 4)]
+    steps = (2, 1) if args.quick else (20, 4)
+    rows = [bench_model("lenet5", device, args.rounds, steps[0]), bench_model("resnet20", device, args.rounds, steps[1])]
     df = pd.DataFrame(rows).set_index("model")
     print(df.round(3).to_string())
     le, rn = df.loc["lenet5"], df.loc["resnet20"]

@@ -11,7 +11,7 @@ if ! $PY -c "import pnlib, pandas, seaborn, tqdm, scipy" 2>/dev/null; then
 fi
 if [ "${1:-}" = "--dry-run" ]; then
   timeout 300 $PY benchmarks/gpu_epoch.py --dry-run
-  timeout 300 $PY benchmarks/bench_penalty.py --device cpu --rounds 1 | tail -1
+  timeout 300 $PY benchmarks/bench_penalty.py --device cpu --rounds 1 --quick | tail -1
   echo "dry run ok"
   exit 0
 fi

@@ -8,14 +8,12 @@ without torch.compile. Prints images per second.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from pnlib import TrainConfig, build_model, fit, load_dataset
-from pnlib.data import CIFAR_DIR, write_fake_cifar10
+from pnlib.data import cifar10_or_generated
 
 
 def main():
@@ -24,12 +22,8 @@ def main():
     ap.add_argument("--root", default="data")
     args = ap.parse_args()
     device = torch.device("cpu" if args.dry_run else "cuda")
-    root, tmp = Path(args.root), None
-    if not (root / CIFAR_DIR).exists():
-        tmp = tempfile.TemporaryDirectory()
-        root = Path(tmp.name)
-        write_fake_cifar10(root, n_per_batch=60 if args.dry_run else 10000, n_test=100)
-    data = load_dataset("cifar10", root, val_size=100, device=device)
+    with cifar10_or_generated(args.root, n_per_batch=60 if args.dry_run else 10000) as root:
+        data = load_dataset("cifar10", root, val_size=100, device=device)
     if device.type == "cuda":
         print(torch.cuda.get_device_name(0))
     for compile_ in (False, True):
@@ -49,8 +43,6 @@ def main():
         assert len(hist) == 1 and hist["train_loss"].notna().all()
         print(f"RESULT resnet20 bf16={cfg.amp} channels_last={cfg.channels_last} compile={cfg.compile}: "
               f"{len(data.y_train) / sec:,.0f} images/s ({sec:.1f} s for {len(data.y_train)} images)")
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import tempfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -386,3 +388,16 @@ def write_fake_idx(root: str | Path, n_train: int = 600, n_test: int = 100, seed
         raw = _idx_bytes(arr)  # mtime=0: byte-identical files for the same seed
         (folder / (stem + ".gz" if gz else stem)).write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
     return folder
+
+
+@contextmanager
+def cifar10_or_generated(root: str | Path = "data", n_per_batch: int = 10000, n_test: int = 100):
+    """Yield ``root`` when it holds CIFAR-10, else a temporary folder of generated files in the
+    official format (for benchmarks on machines without the dataset)."""
+    if (Path(root) / CIFAR_DIR).exists():
+        yield Path(root)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        write_fake_cifar10(tmp, n_per_batch=n_per_batch, n_test=n_test, seed=0)
+        print(f"no CIFAR-10 in {root}/: generated {5 * n_per_batch:,} images in the official format")
+        yield Path(tmp)

@@ -20,5 +20,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     if len(x) < 2:
         m = float(x.mean()) if len(x) else float("nan")
         return m, float("nan"), float("nan")
+    if np.ptp(x) == 0:  # no spread: the interval is the point (scipy would warn and return nan)
+        return float(x[0]), float(x[0]), float(x[0])
     lo, hi = stats.t.interval(level, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
     return float(x.mean()), float(lo), float(hi)

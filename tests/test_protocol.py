@@ -4,9 +4,7 @@ import textwrap
 
 import pandas as pd
 import pytest
-import torch
 
-from pnlib import store
 from pnlib.persistence import PenaltyConfig
 from pnlib.protocol import Experiment, RunConfig
 from pnlib.training import TrainConfig

@@ -77,3 +77,7 @@ def test_intervals():
     assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
     m, lo, hi = mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / math.sqrt(3), abs=1e-3)
+
+
+def test_interval_without_spread_is_the_point():
+    assert mean_ci([0.1, 0.1, 0.1]) == (0.1, 0.1, 0.1)

@@ -1,0 +1,16 @@
+"""The GPU check must work before a GPU is lent: its dry run checks imports and shapes on CPU."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_gpu_check_dry_run():
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "RESULT resnet20" in done.stdout and "RESULT fused penalty" in done.stdout
+    assert done.stdout.rstrip().endswith("dry run ok")
