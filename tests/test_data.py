@@ -228,3 +228,12 @@ def test_real_fashion_mnist(tmp_path):
     assert d.X_test.shape == (10_000, 1, 28, 28)
     assert abs(d.mean[0] - 0.2860) < 0.002 and abs(d.std[0] - 0.3530) < 0.002
     assert torch.bincount(d.y_test).tolist() == [1000] * 10
+
+
+def test_smoke_profile_falls_back_to_generated_files(tmp_path, monkeypatch):
+    from pnlib import data as data_mod
+    monkeypatch.setattr(data_mod, "FASHION_SYSTEM_DIR", tmp_path / "absent")
+    d = data_mod.load_for_profile("auto", tmp_path, "smoke", val_size=100, train_size=200)
+    assert d.name == "cifar10" and len(d.y_train) == 200
+    with pytest.raises(data_mod.DatasetNotFoundError):
+        data_mod.load_for_profile("auto", tmp_path / "empty", "cpu", val_size=100)
