@@ -153,6 +153,15 @@ def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.M
     return chosen
 
 
+def group_sq(diff: torch.Tensor, groups: torch.Tensor | None, num_groups: int) -> torch.Tensor:
+    """Σ over each group's coordinates of diff²: (..., N) -> (..., G); ``groups`` maps each of the
+    N flat coordinates to its group (``None``: one group). Used by the batched synthetic runs."""
+    sq = diff.square()
+    if groups is None:
+        return sq.sum(-1, keepdim=True)
+    return sq.new_zeros(*sq.shape[:-1], num_groups).index_add_(-1, groups, sq)
+
+
 class PersistentPenalty:
     """λ(t)·P_k(θ) for a model; see the module docstring and notebook 01.
 
@@ -172,7 +181,7 @@ class PersistentPenalty:
         source = theta0 if theta0 is not None else model.state_dict()
         self.theta0 = {k: source[k].detach().clone() for k in self.param_names}
         self.anchors: dict[str, torch.Tensor] = {}  # name -> (J, *shape): one stacked tensor per parameter
-        self.sigma2: list[torch.Tensor] = []        # per group block: (J, groups) of σ²
+        self.sigma2 = torch.zeros(0)                # (J, G): σ² of every group, blocks in module order
 
     @classmethod
     def from_config(cls, model, config: PenaltyConfig, theta0=None) -> "PersistentPenalty":
@@ -215,6 +224,12 @@ class PersistentPenalty:
     def _block_of(self, i: int) -> int:
         return 0 if self.config.granularity == "model" else i
 
+    def _kernel(self, d2_blocks, lam: float):
+        """φ and the gradient coefficients of all groups at once (one set of kernel ops for the
+        whole model, not one per layer), split back into the per-module blocks."""
+        phi, coef = penalty_terms(self.config.kernel, torch.cat(d2_blocks, 1), self.sigma2, lam)
+        return phi, coef.split([d.shape[1] for d in d2_blocks], 1)
+
     # -- anchors --------------------------------------------------------------------------
     @torch.no_grad()
     def add_anchor(self, state: dict[str, torch.Tensor] | nn.Module | None = None) -> None:
@@ -231,7 +246,8 @@ class PersistentPenalty:
         else:
             s2 = [torch.full_like(d, float(bw) ** 2) for d in self._group_sq(self._diffs(self.params, new))]
         self.anchors = {k: torch.cat([self.anchors[k], v]) if self.anchors else v for k, v in new.items()}
-        self.sigma2 = [torch.cat([old, s]) for old, s in zip(self.sigma2, s2)] if self.sigma2 else s2
+        s2 = torch.cat(s2, 1)
+        self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
 
     # -- the two ways to apply the penalty ------------------------------------------------
     def strength_at(self, progress: float) -> float:
@@ -242,9 +258,8 @@ class PersistentPenalty:
         """λ(t)·P(θ), differentiable (for analysis and for checking ``apply_``)."""
         if not self.anchors:
             return self.params[0][0].new_zeros(())
-        d2 = self._group_sq(self._diffs(self.params, self.anchors))
-        P = sum(penalty_terms(self.config.kernel, d, s)[0].sum() for d, s in zip(d2, self.sigma2))  # Σ_j Σ_g φ(r)
-        return self.strength_at(progress) * P                                       # λ(t)·P
+        phi, _ = self._kernel(self._group_sq(self._diffs(self.params, self.anchors)), 1.0)
+        return self.strength_at(progress) * phi.sum()                  # λ(t)·Σ_j Σ_g φ(r)                                      # λ(t)·P
 
     @torch.no_grad()
     def apply_(self, progress: float = 0.0) -> torch.Tensor:
@@ -257,12 +272,7 @@ class PersistentPenalty:
             return self.params[0][0].new_zeros(())
         lam = self.strength_at(progress)
         diffs = self._diffs(self.params, self.anchors)
-        d2 = self._group_sq(diffs)
-        P, coefs = 0.0, []
-        for d, s in zip(d2, self.sigma2):
-            phi, coef = penalty_terms(self.config.kernel, d, s, lam)
-            P = P + phi.sum()                                          # Σ_j Σ_g φ(r)
-            coefs.append(coef)                                         # λ·φ'(u)·2/σ²
+        phi, coefs = self._kernel(self._group_sq(diffs), lam)         # coef = λ·φ'(u)·2/σ²
         if lam != 0.0:
             for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
                 c = coefs[self._block_of(i)]                           # (J, out) or (J, 1)
@@ -271,7 +281,7 @@ class PersistentPenalty:
                 if b is not None:
                     gb = (c * db).sum(0)
                     b.grad = gb if b.grad is None else b.grad.add_(gb)
-        return P
+        return phi.sum()                                               # Σ_j Σ_g φ(r)
 
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
@@ -296,4 +306,4 @@ class PersistentPenalty:
         dev = self.params[0][0].device
         self.theta0 = {k: v.to(dev) for k, v in state["theta0"].items()}
         self.anchors = {k: v.to(dev) for k, v in state["anchors"].items()}
-        self.sigma2 = [s.to(dev) for s in state["sigma2"]]
+        self.sigma2 = state["sigma2"].to(dev)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from .persistence import PenaltyConfig, penalty_terms, schedule_factor
+from .persistence import PenaltyConfig, group_sq, penalty_terms, schedule_factor
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -30,14 +30,6 @@ def autograd_objective(loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> Objec
             (grad,) = torch.autograd.grad(loss.sum(), t)
         return loss.detach(), grad
     return objective
-
-
-def group_sq(diff: torch.Tensor, groups: torch.Tensor | None, num_groups: int) -> torch.Tensor:
-    """Σ over each group's coordinates of diff²: (..., D) -> (..., G)."""
-    sq = diff.square()
-    if groups is None:
-        return sq.sum(-1, keepdim=True)
-    return sq.new_zeros(*sq.shape[:-1], num_groups).index_add_(-1, groups, sq)
 
 
 @dataclass

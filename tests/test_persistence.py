@@ -112,7 +112,7 @@ def test_neuron_grouping_bandwidth_and_distance():
          "0.bias": torch.tensor([0.0, 0.0], dtype=torch.float64)}
     pen.add_anchor(a)
     # σ per neuron is its travel: row 0 moved 1, row 1 moved 2
-    torch.testing.assert_close(pen.sigma2[0], torch.tensor([[1.0, 4.0]], dtype=torch.float64))
+    torch.testing.assert_close(pen.sigma2, torch.tensor([[1.0, 4.0]], dtype=torch.float64))
     with torch.no_grad():
         net[0].weight.copy_(a["0.weight"])
         net[0].bias.copy_(torch.tensor([1.0, 0.0]))  # neuron 0 is 1 away (r=1), neuron 1 on its anchor
@@ -121,7 +121,7 @@ def test_neuron_grouping_bandwidth_and_distance():
     assert pen.distances().tolist() == pytest.approx([1.0])
     layer = PersistentPenalty(net, granularity="layer", theta0=theta0)
     layer.add_anchor(a)
-    torch.testing.assert_close(layer.sigma2[0], torch.tensor([[5.0]], dtype=torch.float64))
+    torch.testing.assert_close(layer.sigma2, torch.tensor([[5.0]], dtype=torch.float64))
 
 
 def test_unmoved_groups_carry_no_memory():
