@@ -73,3 +73,14 @@ def saturation(model: nn.Module, X: torch.Tensor, layers: list[str], threshold: 
     for h in hooks:
         h.remove()
     return out
+
+
+def readable(table: pd.DataFrame, by: list[str], metric: str = "test_acc") -> pd.DataFrame:
+    """``compare``'s output as the notebooks show it: "mean ± std" and "diff [low, high]"."""
+    f = "{:.4f}".format
+    out = table[by + ["method", "seeds", "epochs", "diverged"]].copy()
+    out[f"{metric} (mean ± std over seeds)"] = table[f"{metric}_mean"].map(f) + " ± " + table[f"{metric}_std"].map(f)
+    out[f"{metric} − trajectory 1 (95% CI, paired)"] = (
+        table.diff_vs_traj1.map("{:+.4f}".format) + " [" + table.diff_ci_low.map("{:+.4f}".format) + ", "
+        + table.diff_ci_high.map("{:+.4f}".format) + "]")
+    return out
