@@ -21,7 +21,7 @@ venv: $(BIN)/.installed
 
 # unit tests, then every notebook headless in the smoke profile (nbval)
 test: venv
-	PNLIB_PROFILE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest -q tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS))
+	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -q tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS))
 
 test-fast: venv
 	$(BIN)/python -m pytest -q tests
@@ -32,7 +32,7 @@ run: venv
 	@mkdir -p reports
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (profile $(PROFILE))"; \
-	  MPLBACKEND=Agg $(BIN)/papermill --kernel python3 --cwd notebooks -p profile $(PROFILE) \
+	  $(BIN)/papermill --kernel python3 --cwd notebooks -p profile $(PROFILE) \
 	    $$nb reports/$$(basename $$nb) || exit 1; \
 	done
 
