@@ -259,7 +259,7 @@ class PersistentPenalty:
         if not self.anchors:
             return self.params[0][0].new_zeros(())
         phi, _ = self._kernel(self._group_sq(self._diffs(self.params, self.anchors)), 1.0)
-        return self.strength_at(progress) * phi.sum()                  # λ(t)·Σ_j Σ_g φ(r)                                      # λ(t)·P
+        return self.strength_at(progress) * phi.sum()                  # λ(t)·Σ_j Σ_g φ(r)
 
     @torch.no_grad()
     def apply_(self, progress: float = 0.0) -> torch.Tensor:
@@ -288,9 +288,8 @@ class PersistentPenalty:
         """‖θ_S − a_j‖ over the whole persistent set, one per anchor: (J,)."""
         if not self.anchors:
             return self.params[0][0].new_zeros(0)
-        diffs = self._diffs(self.params, self.anchors)
-        return sum(dw.square().flatten(1).sum(-1) + (db.square().sum(-1) if db is not None else 0.0)
-                   for dw, db in diffs).sqrt()
+        # every granularity partitions θ_S, so its group squares sum to the whole distance
+        return torch.cat(self._group_sq(self._diffs(self.params, self.anchors)), 1).sum(1).sqrt()
 
     # -- saving the penalty with the run --------------------------------------------------
     def state_dict(self) -> dict:

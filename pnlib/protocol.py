@@ -157,11 +157,11 @@ class Experiment:
         """Run ``method`` for one seed; returns (and stores) its tidy summary rows."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
-        if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
-            select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         run = self._run_dir(method, cfg, seed, run_id)
         if run.done("summary.csv"):
             return pd.read_csv(run.file("summary.csv"))
+        if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
+            select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         records = getattr(self, f"_{method}")(cfg, seed)
         trajs = pd.DataFrame([{"k": k + 1, **r} for k, r in enumerate(records)])
         store.write_csv(run.file("trajectories.csv"), trajs)
@@ -260,18 +260,6 @@ def _mode(cfg: RunConfig) -> str:
         return "full"
     return "partial:" + ",".join(cfg.penalty.include or ()) + ("-" + ",".join(cfg.penalty.exclude)
                                                                if cfg.penalty.exclude else "")
-
-
-def run_persistent(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
-    return Experiment(root, data, progress).run("persistent", cfg, seed)
-
-
-def run_restarts(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
-    return Experiment(root, data, progress).run("restarts", cfg, seed)
-
-
-def run_longer(root, data, cfg: RunConfig, seed: int, progress: bool = True) -> pd.DataFrame:
-    return Experiment(root, data, progress).run("longer", cfg, seed)
 
 
 def run_grid(exp: Experiment, modes: dict[str, RunConfig], seeds, progress: bool = True) -> pd.DataFrame:

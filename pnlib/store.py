@@ -92,7 +92,8 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 def write_json(path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())  # key order kept: records read back equal records written
+    # keys keep their order, so a record read back equals the record written (resume = fresh run)
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
 def read_json(path):
