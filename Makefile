@@ -26,9 +26,11 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -q tests
 
-# every notebook via papermill, profile $(PROFILE) (default cpu), executed copies into reports/
+# every notebook via papermill, profile $(PROFILE) (default cpu), executed copies into reports/;
+# the data the notebooks need are found (or downloaded) first, before anything trains
 run: venv
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "nothing to run: notebooks/ holds no notebook yet"; exit 0; fi
+	@$(BIN)/python -m pnlib check-data --profile $(PROFILE) $(NOTEBOOKS)
 	@mkdir -p reports
 	@for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb (profile $(PROFILE))"; \

@@ -1,5 +1,5 @@
 """pnlib: persistent training (Min, "Persistent Neurons", arXiv 2007.01419), reconstructed."""
-from .data import Data, DatasetError, DatasetNotFoundError, batches, load_dataset
+from .data import Data, DatasetError, DatasetNotFoundError, batches, load_dataset, locate
 from .inits import INITS, init_model
 from .models import MODELS, build_model
 from .persistence import PenaltyConfig, PersistentPenalty

@@ -4,15 +4,22 @@ Whole splits live as normalised float32 tensors on the device; ``batches`` slice
 seeded permutation and ``augment_batch`` does random crop + flip on whole batches with tensor ops.
 Files are read in their official formats (CIFAR python pickles, IDX) and validated, so a corrupt
 download fails with a message naming the file instead of a cryptic error later.
+
+Where the data come from (``locate``): CIFAR-10 in the data folder, then Fashion-MNIST in the
+data folder or Debian's ``/usr/share/datasets``, then (``download=True``) torchvision's downloaders,
+CIFAR-10 first, with a short connect timeout so that an offline machine moves on at once.
+``python -m pnlib.data check`` runs that search before ``make run`` trains anything.
 """
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import pickle
+import socket
 import struct
-import tempfile
+import sys
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -26,9 +33,12 @@ CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck")
 FASHION_DIR = "fashion-mnist"
-FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian: dataset-fashion-mnist
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"  # torchvision's
+DATA_ENV = "PNLIB_DATA"                   # the data folder; default <repository>/data
+SYSTEM_ENV = "PNLIB_SYSTEM_DATASETS"      # Debian's datasets folder; default /usr/share/datasets
+DOWNLOAD_TIMEOUT_S = 10                   # per connect/read: an offline machine gives up at once
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -138,29 +148,6 @@ def _read_cifar(folder: Path):
     return x_train, y_train, x_test, y_test, classes
 
 
-def _cifar_not_found(root: Path, extra: str = "") -> DatasetNotFoundError:
-    return DatasetNotFoundError(
-        f"CIFAR-10 not found: expected the python version in {root / CIFAR_DIR}/ (data_batch_1..5, "
-        f"test_batch, batches.meta). Download {CIFAR_URL} and extract it into {root}/, or pass "
-        f"download=True to fetch it when a network is available.{extra}")
-
-
-def _download(cls_name: str, root: Path, not_found) -> None:
-    """Fetch via torchvision (imported lazily: slow, and needed only here)."""
-    try:
-        import torchvision
-        getattr(torchvision.datasets, cls_name)(str(root), train=True, download=True)
-    except Exception as exc:
-        raise not_found(root, f" Download failed: {type(exc).__name__}: {exc}") from exc
-
-
-def _load_cifar(root: Path, download: bool):
-    folder = root / CIFAR_DIR
-    if not folder.is_dir():
-        if not download:
-            raise _cifar_not_found(root)
-        _download("CIFAR10", root, _cifar_not_found)
-    return _read_cifar(folder)
 
 
 # ------------------------------------------------------------------------------ Fashion-MNIST
@@ -186,12 +173,28 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(dims)  # writable
 
 
+
+# ----------------------------------------------------------------------------- where data live
+
+def data_root() -> Path:
+    """``$PNLIB_DATA``, else ``data/`` in the repository: where the notebooks read datasets."""
+    from .store import project_root
+    return Path(os.environ.get(DATA_ENV) or project_root() / "data")
+
+
+def _system_fashion_dir() -> Path:
+    return Path(os.environ.get(SYSTEM_ENV) or "/usr/share/datasets") / "fashion-mnist"
+
+
 def _fashion_dirs(root: Path) -> list[Path]:
-    return [root / FASHION_DIR, root / "FashionMNIST" / "raw", Path(FASHION_SYSTEM_DIR)]
+    return [root / FASHION_DIR, root / "FashionMNIST" / "raw", _system_fashion_dir()]
 
 
-def _find_fashion(root: Path) -> list[Path] | None:
-    """Paths of the four files in the first folder that has all of them (gz or not)."""
+def _find(name: str, root: Path):
+    """The files of ``name`` under ``root`` (CIFAR-10: its folder; Fashion-MNIST: the four IDX
+    files of the first folder that has all of them, gz or not), or None."""
+    if name == "cifar10":
+        return root / CIFAR_DIR if (root / CIFAR_DIR).is_dir() else None
     for d in _fashion_dirs(root):
         found = [next((p for p in (d / f"{s}.gz", d / s) if p.is_file()), None) for s in FASHION_FILES]
         if all(found):
@@ -199,26 +202,77 @@ def _find_fashion(root: Path) -> list[Path] | None:
     return None
 
 
-def _fashion_not_found(root: Path, extra: str = "") -> DatasetNotFoundError:
-    where = ", ".join(f"{d}/" for d in _fashion_dirs(root))
-    return DatasetNotFoundError(
-        f"Fashion-MNIST not found: looked in {where} for {', '.join(f + '(.gz)' for f in FASHION_FILES)}. "
-        f"Put the four IDX .gz files in {root / FASHION_DIR}/, or `apt-get install "
-        f"dataset-fashion-mnist`, or pass download=True to fetch them when a network is available.{extra}")
+def _download(name: str, root: Path) -> str | None:
+    """Fetch ``name`` with torchvision's downloader (it checks the archives' MD5); returns the
+    reason on failure. torchvision is imported here only: it is slow and needed only here."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib inside torchvision sets none itself
+    try:
+        import torchvision
+        cls = {"cifar10": "CIFAR10", "fashion_mnist": "FashionMNIST"}[name]
+        getattr(torchvision.datasets, cls)(str(root), train=True, download=True)
+        return None
+    except Exception as exc:  # offline, DNS, HTTP error, checksum mismatch: all mean "not here"
+        for d in (root / "FashionMNIST" / "raw", root / "FashionMNIST"):  # what a failed try left empty
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        socket.setdefaulttimeout(old)
 
 
-def _load_fashion(root: Path, download: bool):
-    files = _find_fashion(root)
-    if files is None and download:
-        _download("FashionMNIST", root, _fashion_not_found)
-        files = _find_fashion(root)
-    if files is None:
-        raise _fashion_not_found(root)
-    x_train, y_train, x_test, y_test = (_read_idx(p, 3 if "images" in p.name else 1) for p in files)
-    _check_labels(files[1], y_train, len(x_train))
-    _check_labels(files[3], y_test, len(x_test))
+def remedies(root: Path, names=("cifar10", "fashion_mnist")) -> str:
+    """What a user can do when no dataset is found: exact commands, folders and URLs."""
+    lines = []
+    if "fashion_mnist" in names:
+        lines.append(f"  - Debian/Ubuntu, offline: sudo apt-get install dataset-fashion-mnist   "
+                     f"(read from {_system_fashion_dir()}/)")
+    if "cifar10" in names:
+        lines.append(f"  - CIFAR-10 (the paper's dataset): download {CIFAR_URL} and unpack it in {root}/ "
+                     f"(tar xzf ... -C {root}), which makes {root / CIFAR_DIR}/")
+    if "fashion_mnist" in names:
+        urls = " ".join(FASHION_MIRROR + f + ".gz" for f in FASHION_FILES)
+        lines.append(f"  - Fashion-MNIST: download {urls} into {root / FASHION_DIR}/")
+    lines.append(f"  - with a network, pnlib downloads them itself (download=True; `make run` does); "
+                 f"${DATA_ENV} chooses another data folder")
+    return "\n".join(lines)
+
+
+def locate(name: str = "auto", root: str | Path | None = None, download: bool = False):
+    """``(dataset, files)`` that ``load_dataset`` reads. ``auto`` looks for CIFAR-10 in ``root``,
+    then Fashion-MNIST in ``root`` or Debian's folder, then downloads CIFAR-10, then Fashion-MNIST."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset name={name!r}; allowed: {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else data_root()
+    wanted = ("cifar10", "fashion_mnist") if name == "auto" else (name,)
+    for n in wanted:
+        found = _find(n, root)
+        if found is not None:
+            return n, found
+    failures = []
+    if download:
+        for n in wanted:
+            reason = _download(n, root)
+            found = _find(n, root) if reason is None else None
+            if found is not None:
+                return n, found
+            failures.append(f"  - download of {n} failed: {reason or 'no files after download'}")
+    looked = [f"{root / CIFAR_DIR}/"] * ("cifar10" in wanted) + [f"{d}/" for d in _fashion_dirs(root)] * (
+        "fashion_mnist" in wanted)
+    tried = "\n".join(failures) if failures else "  - no download was tried (download=False)"
+    raise DatasetNotFoundError(
+        f"no {' or '.join(wanted)} dataset found.\nLooked in: {', '.join(looked)}\n{tried}\n"
+        f"To get one, do any of these:\n{remedies(root, wanted)}")
+
+
+def _read(name: str, found):
+    if name == "cifar10":
+        return _read_cifar(found)
+    x_train, y_train, x_test, y_test = (_read_idx(p, 3 if "images" in p.name else 1) for p in found)
+    _check_labels(found[1], y_train, len(x_train))
+    _check_labels(found[3], y_test, len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(files[2], f"image size {x_test.shape[1:]} differs from train {x_train.shape[1:]}")
+        raise DatasetError(found[2], f"image size {x_test.shape[1:]} differs from train {x_train.shape[1:]}")
     return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64), FASHION_CLASSES
 
 
@@ -242,35 +296,21 @@ def _check_size(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
-def load_dataset(name: str = "auto", root: str | Path = "data", *, val_size: int = 5000,
+def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size: int = 5000,
                  train_size: int | None = None, test_size: int | None = None, split_seed: int = 0,
                  pad_to_32: bool = False, download: bool = False, device: str | torch.device = "cpu") -> Data:
-    """Load ``name`` (see DATASETS) from ``root`` into normalised tensors on ``device``.
+    """Load ``name`` (see DATASETS, and ``locate`` for where it is looked for) from ``root``
+    (default ``data_root()``) into normalised tensors on ``device``.
 
     The validation split is a ``split_seed``-seeded random subset of the official training set;
     ``train_size``/``test_size`` keep only the first n of the (shuffled) train / the test split.
     Normalisation uses per-channel mean/std of the returned train split.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset name={name!r}; allowed: {', '.join(DATASETS)}")
     _check_size("val_size", val_size)
     _check_size("train_size", train_size)
     _check_size("test_size", test_size)
-    root = Path(root)
-    if name == "cifar10":
-        used, raw = "cifar10", _load_cifar(root, download)
-    elif name == "fashion_mnist":
-        used, raw = "fashion_mnist", _load_fashion(root, download)
-    else:
-        try:
-            used, raw = "cifar10", _load_cifar(root, download)
-        except DatasetNotFoundError as cifar_missing:
-            try:
-                used, raw = "fashion_mnist", _load_fashion(root, download)
-            except DatasetNotFoundError as fashion_missing:
-                raise DatasetNotFoundError(f"name='auto' found neither dataset.\n{cifar_missing}\n"
-                                           f"{fashion_missing}") from None
-    x_all, y_all, x_test, y_test, classes = raw
+    used, found = locate(name, root, download)
+    x_all, y_all, x_test, y_test, classes = _read(used, found)
     if used == "fashion_mnist" and pad_to_32:
         pad = [(0, 0), (0, 0)] + [(max(0, (32 - s) // 2), max(0, 32 - s - (32 - s) // 2)) for s in x_all.shape[2:]]
         x_all, x_test = np.pad(x_all, pad), np.pad(x_test, pad)
@@ -339,80 +379,46 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool 
         yield (augment_batch(X[i], generator) if augment else X[i]), y[i]
 
 
-# ------------------------------------------------------------------------------ fake datasets
+# ------------------------------------------------------------------------ notebooks and make run
 
-def _fake_images(rng: np.random.Generator, labels: np.ndarray, channels: int, size: int) -> np.ndarray:
-    """Noise plus a bright band whose row (and colour, for RGB) depends on the label: learnable."""
-    band = size // 10 + 2
-    table = np.zeros((10, channels, size, size), dtype=np.int64)
-    for k in range(10):  # one pattern per class, gathered by label below
-        top = k * (size - band) // 9
-        table[k, k % channels, top:top + band] = 90
-    noise = rng.integers(0, 150, size=(len(labels), channels, size, size))
-    return (noise + table[labels]).astype(np.uint8)  # max 149 + 90 fits uint8
-
-
-def write_fake_cifar10(root: str | Path, n_per_batch: int = 100, n_test: int = 100, seed: int = 0) -> Path:
-    """Write a small random CIFAR-10 in the official python pickle layout; returns the folder."""
-    rng = np.random.default_rng(seed)
-    folder = Path(root) / CIFAR_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [(f"data_batch_{i}", n_per_batch, f"training batch {i} of 5") for i in range(1, 6)]
-    for fname, n, label in files + [("test_batch", n_test, "testing batch 1 of 1")]:
-        y = rng.integers(0, 10, size=n)
-        x = _fake_images(rng, y, 3, 32).reshape(n, 3072)
-        # str keys, as the official (Python 2) files read under encoding="latin1": both pnlib
-        # and torchvision's CIFAR10 can read these
-        d = {"batch_label": label, "labels": [int(v) for v in y], "data": x,
-             "filenames": [f"fake_{fname}_{j}.png" for j in range(n)]}
-        (folder / fname).write_bytes(pickle.dumps(d, protocol=2))
-    meta = {"num_cases_per_batch": n_per_batch, "label_names": list(CIFAR_CLASSES), "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return folder
-
-
-def _idx_bytes(arr: np.ndarray) -> bytes:
-    return struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
-
-
-def write_fake_idx(root: str | Path, n_train: int = 600, n_test: int = 100, seed: int = 0,
-                   gz: bool = True) -> Path:
-    """Write the four Fashion-MNIST IDX files (28x28, random) into ``root/fashion-mnist/``."""
-    rng = np.random.default_rng(seed)
-    folder = Path(root) / FASHION_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    y_tr, y_te = rng.integers(0, 10, size=n_train), rng.integers(0, 10, size=n_test)
-    arrays = (_fake_images(rng, y_tr, 1, 28)[:, 0], y_tr.astype(np.uint8),
-              _fake_images(rng, y_te, 1, 28)[:, 0], y_te.astype(np.uint8))
-    for stem, arr in zip(FASHION_FILES, arrays):
-        raw = _idx_bytes(arr)  # mtime=0: byte-identical files for the same seed
-        (folder / (stem + ".gz" if gz else stem)).write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
-    return folder
-
-
-@contextmanager
-def cifar10_or_generated(root: str | Path = "data", n_per_batch: int = 10000, n_test: int = 100):
-    """Yield ``root`` when it holds CIFAR-10, else a temporary folder of generated files in the
-    official format (for benchmarks on machines without the dataset)."""
-    if (Path(root) / CIFAR_DIR).exists():
-        yield Path(root)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        write_fake_cifar10(tmp, n_per_batch=n_per_batch, n_test=n_test, seed=0)
-        print(f"no CIFAR-10 in {root}/: generated {5 * n_per_batch:,} images in the official format")
-        yield Path(tmp)
-
-
-def load_for_profile(name: str, root: str | Path, profile: str, **kwargs) -> Data:
-    """``load_dataset``, except that the ``smoke`` profile falls back to generated CIFAR-format
-    files when no dataset is installed, so the notebooks' code paths run anywhere."""
+def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:
+    """``load_dataset`` as the notebooks call it. ``cpu`` and ``paper`` download what is missing;
+    ``smoke`` never downloads and falls back to generated CIFAR-format files, so that ``make test``
+    runs the notebooks' code paths anywhere, offline and with no dataset installed."""
+    root = Path(root) if root is not None else data_root()
+    if profile != "smoke":
+        return load_dataset(name, root, download=True, **kwargs)
     try:
         return load_dataset(name, root, **kwargs)
     except DatasetNotFoundError:
-        if profile != "smoke":
-            raise
-        generated = Path(root) / "generated-smoke"
-        if not (generated / CIFAR_DIR).exists():
-            write_fake_cifar10(generated, n_per_batch=200, n_test=300, seed=0)
-        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {generated}")
-        return load_dataset("cifar10", generated, **kwargs)
+        from .generated import smoke_stand_in
+        stand_in = smoke_stand_in(root)
+        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {stand_in}")
+        return load_dataset("cifar10", stand_in, **kwargs)
+
+
+def needs_dataset(notebook: str | Path) -> bool:
+    """Whether a notebook reads a dataset (its metadata ``pnlib.needs_dataset``)."""
+    return bool(json.loads(Path(notebook).read_text()).get("metadata", {}).get("pnlib", {}).get("needs_dataset"))
+
+
+def check(profile: str, notebooks: list[str], root: str | Path | None = None) -> int:
+    """What ``make run`` does first: make sure the notebooks that read data will find it (downloading
+    it if a network is there), in seconds and before anything trains. Returns an exit code."""
+    reading = [nb for nb in notebooks if needs_dataset(nb)]
+    if not reading or profile == "smoke":
+        return 0
+    root = Path(root) if root is not None else data_root()
+    try:
+        used, found = locate("auto", root, download=True)
+    except DatasetNotFoundError as exc:
+        others = [nb for nb in notebooks if nb not in reading]
+        alone = (f"\nThese notebooks need no dataset; run them alone with:\n  make run NOTEBOOKS=\"{' '.join(others)}\""
+                 if others else "")
+        print(f"ERROR: {', '.join(Path(nb).stem for nb in reading)} read a dataset, and none is here: {exc}{alone}",
+              file=sys.stderr)
+        return 2
+    where = found if isinstance(found, Path) else found[0].parent
+    print(f"data: {used} in {where} (for {', '.join(Path(nb).stem for nb in reading)})")
+    return 0
+

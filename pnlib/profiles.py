@@ -1,10 +1,11 @@
 """Profiles: named parameter sets (``smoke`` / ``cpu`` / ``paper``) resolved into one frozen,
 validated config per notebook.
 
-A notebook's ``parameters`` cell holds ``profile`` and optional overrides (``None`` means "take
-the profile's value"). The next cell calls ``resolve(Config, PRESETS, profile, **overrides)``.
-``PNLIB_PROFILE`` in the environment wins over the notebook's value, so nbval, which cannot
-inject parameters, runs the ``smoke`` version.
+A notebook's ``parameters`` cell holds ``profile = None`` and optional overrides (``None`` means
+"take the profile's value"). The next cell calls ``resolve(Config, PRESETS, profile, **overrides)``.
+Precedence: an explicit ``profile`` (``papermill -p profile paper``, ``make run PROFILE=paper``)
+beats ``$PNLIB_PROFILE``, which beats the default ``cpu``. nbval cannot inject parameters, so
+``PNLIB_PROFILE=smoke`` is how ``make test`` runs the small version.
 """
 from __future__ import annotations
 
@@ -17,19 +18,26 @@ DEFAULT_PROFILE = "cpu"
 ENV = "PNLIB_PROFILE"
 
 
-def resolve_profile(profile: str | None = None) -> str:
-    """The profile in force: ``$PNLIB_PROFILE``, else ``profile``, else the default (``cpu``)."""
-    name = os.environ.get(ENV) or profile or DEFAULT_PROFILE
+def resolve_profile(profile: str | None = None) -> tuple[str, str]:
+    """The profile in force and where it came from: ``profile`` if given, else ``$PNLIB_PROFILE``,
+    else the default (``cpu``)."""
+    env = os.environ.get(ENV)
+    if profile is not None:
+        name, source = profile, "the notebook's profile parameter"
+    elif env:
+        name, source = env, f"${ENV}"
+    else:
+        name, source = DEFAULT_PROFILE, "the default"
     if name not in PROFILES:
-        source = f"${ENV}" if os.environ.get(ENV) else "profile"
-        raise ValueError(f"unknown {source} {name!r}; allowed: {', '.join(PROFILES)}")
-    return name
+        raise ValueError(f"unknown profile {name!r} (from {source}); allowed: {', '.join(PROFILES)}")
+    return name, source
 
 
 def resolve(cls, presets: dict[str, dict], profile: str | None = None, **overrides):
     """Build ``cls`` (a frozen dataclass that validates itself) from a profile's preset values,
     replaced by every override that is not ``None``."""
-    name = resolve_profile(profile)
+    name, source = resolve_profile(profile)
+    print(f"profile {name} (from {source})")
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:

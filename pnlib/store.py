@@ -126,11 +126,15 @@ def _flatten(d: dict, prefix="") -> dict:
     return out
 
 
+RESULTS_ENV = "PNLIB_RESULTS"  # another results folder (tests use a temporary one)
+
+
 def results_dir(stem: str, profile: str) -> Path:
     """``results/<stem>/`` for the default profile (what ``make run`` writes and the README quotes);
-    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it."""
+    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it.
+    ``$PNLIB_RESULTS`` replaces ``results/``."""
     from .profiles import DEFAULT_PROFILE
-    root = project_root() / "results"
+    root = Path(os.environ.get(RESULTS_ENV) or project_root() / "results")
     return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
 
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from pnlib.data import load_dataset, write_fake_cifar10
+from pnlib.data import load_dataset
+from pnlib.generated import write_fake_cifar10
 
 
 @pytest.fixture(scope="session")

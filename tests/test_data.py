@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 from pnlib import data as D
 from pnlib.data import (DATASETS, Data, DatasetError, DatasetNotFoundError, augment_batch, batches,
-                        load_dataset, write_fake_cifar10, write_fake_idx)
+                        load_dataset)
+from pnlib.generated import write_fake_cifar10, write_fake_idx
 
 
 @pytest.fixture
 def no_system_fashion(monkeypatch, tmp_path):
-    monkeypatch.setattr(D, "FASHION_SYSTEM_DIR", tmp_path / "no-such-dir")
+    monkeypatch.setenv(D.SYSTEM_ENV, str(tmp_path / "no-such-dir"))
 
 
 @pytest.fixture
@@ -230,10 +231,73 @@ def test_real_fashion_mnist(tmp_path):
     assert torch.bincount(d.y_test).tolist() == [1000] * 10
 
 
-def test_smoke_profile_falls_back_to_generated_files(tmp_path, monkeypatch):
-    from pnlib import data as data_mod
-    monkeypatch.setattr(data_mod, "FASHION_SYSTEM_DIR", tmp_path / "absent")
-    d = data_mod.load_for_profile("auto", tmp_path, "smoke", val_size=100, train_size=200)
-    assert d.name == "cifar10" and len(d.y_train) == 200
-    with pytest.raises(data_mod.DatasetNotFoundError):
-        data_mod.load_for_profile("auto", tmp_path / "empty", "cpu", val_size=100)
+def test_smoke_profile_falls_back_to_generated_files(tmp_path, no_system_fashion, capsys):
+    d = D.load_for_profile("auto", "smoke", tmp_path, val_size=100, train_size=200)
+    assert d.name == "cifar10" and len(d.y_train) == 200 and "SMOKE PROFILE" in capsys.readouterr().out
+    assert (tmp_path / "generated-smoke" / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network, as on this project's machines: every name lookup fails at once."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known (offline test)")
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_offline_with_nothing_installed_says_what_to_do(tmp_path, no_system_fashion, offline):
+    with pytest.raises(DatasetNotFoundError) as e:
+        D.load_for_profile("auto", "cpu", tmp_path / "empty", val_size=100)
+    msg = str(e.value)
+    assert "download of cifar10 failed" in msg and "download of fashion_mnist failed" in msg
+    assert "sudo apt-get install dataset-fashion-mnist" in msg
+    assert D.CIFAR_URL in msg and all(D.FASHION_MIRROR + f + ".gz" in msg for f in D.FASHION_FILES)
+    assert str(tmp_path / "empty" / "fashion-mnist") in msg
+
+
+class _FakeDownloader:
+    """Stands in for a torchvision dataset class: 'downloads' generated files into root."""
+    calls: list = []
+
+    def __init__(self, root, train, download):
+        import socket
+        type(self).calls.append((type(self).__name__, socket.getdefaulttimeout()))
+        self.write(root)
+
+
+class FakeCIFAR10(_FakeDownloader):
+    write = staticmethod(lambda root: write_fake_cifar10(root, n_per_batch=40, n_test=40))
+
+
+def test_auto_downloads_cifar10_first_with_a_short_timeout(tmp_path, no_system_fashion, monkeypatch):
+    import torchvision
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    _FakeDownloader.calls = []
+    d = load_dataset("auto", tmp_path, val_size=50, download=True)
+    assert d.name == "cifar10" and _FakeDownloader.calls == [("FakeCIFAR10", D.DOWNLOAD_TIMEOUT_S)]
+    load_dataset("auto", tmp_path, val_size=50, download=True)  # now found on disk: no second download
+    assert len(_FakeDownloader.calls) == 1
+
+
+def test_auto_order_local_fashion_before_any_download(tmp_path, no_system_fashion, monkeypatch):
+    import torchvision
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    _FakeDownloader.calls = []
+    write_fake_idx(tmp_path, n_train=300, n_test=40)
+    assert load_dataset("auto", tmp_path, val_size=50, download=True).name == "fashion_mnist"
+    assert _FakeDownloader.calls == []
+
+
+def test_make_run_data_check(tmp_path, no_system_fashion, offline, capsys):
+    nbs = [str(p) for p in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))]
+    reading = [nb for nb in nbs if D.needs_dataset(nb)]
+    assert reading and len(reading) < len(nbs)
+    assert D.check("cpu", nbs, tmp_path) == 2
+    err = capsys.readouterr().err
+    free = " ".join(nb for nb in nbs if nb not in reading)
+    assert f'make run NOTEBOOKS="{free}"' in err and "sudo apt-get install dataset-fashion-mnist" in err
+    assert D.check("smoke", nbs, tmp_path) == 0 and D.check("cpu", [free.split()[0]], tmp_path) == 0
+    write_fake_idx(tmp_path, n_train=300, n_test=40)
+    assert D.check("cpu", nbs, tmp_path) == 0 and "fashion_mnist" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib.data import write_fake_cifar10
+from pnlib.generated import write_fake_cifar10
 
 SCRIPT = textwrap.dedent("""
     import sys, torch

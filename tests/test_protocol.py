@@ -99,7 +99,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, tmp_path):
-    from pnlib.data import write_fake_cifar10
+    from pnlib.generated import write_fake_cifar10
     write_fake_cifar10(tmp_path / "data", n_per_batch=60, n_test=100, seed=0)
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)

@@ -70,13 +70,13 @@ def test_profile_resolution_and_env_override(monkeypatch):
     c = profiles.resolve(Cfg, PRESETS, "paper", seeds=None, kernel="inverse")
     assert (c.profile, c.seeds, c.kernel) == ("paper", 100, "inverse")
     monkeypatch.setenv("PNLIB_PROFILE", "smoke")
-    assert profiles.resolve(Cfg, PRESETS, "paper").profile == "smoke"
+    assert profiles.resolve(Cfg, PRESETS).profile == "smoke"   # the environment fills in a missing value
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.seeds = 3
 
 
 @pytest.mark.parametrize("args, match", [
-    (("gpu",), r"unknown profile 'gpu'; allowed: smoke, cpu, paper"),
+    (("gpu",), r"unknown profile 'gpu' \(from the notebook's profile parameter\); allowed: smoke, cpu, paper"),
     (("cpu",), r"unknown kernel 'box'; allowed: gaussian, inverse"),
 ])
 def test_profile_errors(monkeypatch, args, match):
@@ -92,8 +92,24 @@ def test_bad_values_name_the_parameter(monkeypatch):
     with pytest.raises(ValueError, match="unknown parameter"):
         profiles.resolve(Cfg, PRESETS, sedes=3)
     monkeypatch.setenv("PNLIB_PROFILE", "fast")
-    with pytest.raises(ValueError, match=r"\$PNLIB_PROFILE 'fast'"):
+    with pytest.raises(ValueError, match=r"unknown profile 'fast' \(from \$PNLIB_PROFILE\)"):
         profiles.resolve_profile()
+
+
+@pytest.mark.parametrize("explicit, env, expected", [
+    ("paper", "smoke", ("paper", "the notebook's profile parameter")),   # explicit beats the environment
+    (None, "smoke", ("smoke", "$PNLIB_PROFILE")),                          # the environment beats the default
+    (None, None, ("cpu", "the default")),
+    ("cpu", None, ("cpu", "the notebook's profile parameter")),
+])
+def test_profile_precedence(monkeypatch, capsys, explicit, env, expected):
+    if env:
+        monkeypatch.setenv("PNLIB_PROFILE", env)
+    else:
+        monkeypatch.delenv("PNLIB_PROFILE", raising=False)
+    assert profiles.resolve_profile(explicit) == expected
+    assert profiles.resolve(Cfg, PRESETS, explicit).profile == expected[0]
+    assert f"profile {expected[0]} (from {expected[1]})" in capsys.readouterr().out
 
 
 def test_cached_table_reuses_only_under_the_same_config(tmp_path):
