@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from pnlib import PersistentPenalty, build_model
+from pnlib import PenaltyConfig, PersistentPenalty, build_model
 
 
 def sync(device):
@@ -51,7 +51,7 @@ def bench_model(name, device, rounds, steps):
     model = build_model(name, num_classes=10, in_channels=3, image_size=32).to(device)
     X = torch.randn(128, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (128,), device=device)
-    penalty = PersistentPenalty(model, granularity="neuron", kernel="gaussian", strength=0.01)
+    penalty = PersistentPenalty(model, PenaltyConfig(granularity="neuron", kernel="gaussian", strength=0.01))
     for j in range(3):
         penalty.add_anchor({k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
                             for k, v in model.state_dict().items()})

@@ -27,6 +27,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from . import checks
+
 DATASETS = ("auto", "cifar10", "fashion_mnist")
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -241,8 +243,7 @@ def remedies(root: Path, names=("cifar10", "fashion_mnist")) -> str:
 def locate(name: str = "auto", root: str | Path | None = None, download: bool = False):
     """``(dataset, files)`` that ``load_dataset`` reads. ``auto`` looks for CIFAR-10 in ``root``,
     then Fashion-MNIST in ``root`` or Debian's folder, then downloads CIFAR-10, then Fashion-MNIST."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset name={name!r}; allowed: {', '.join(DATASETS)}")
+    checks.choice("dataset", name, DATASETS)
     root = Path(root) if root is not None else data_root()
     wanted = ("cifar10", "fashion_mnist") if name == "auto" else (name,)
     for n in wanted:
@@ -290,12 +291,6 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
     return tuple(means), tuple(stds)
 
 
-def _check_size(name: str, value, minimum: int = 1) -> None:
-    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
-                              or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-
 def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size: int = 5000,
                  train_size: int | None = None, test_size: int | None = None, split_seed: int = 0,
                  pad_to_32: bool = False, download: bool = False, device: str | torch.device = "cpu") -> Data:
@@ -306,9 +301,9 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
     ``train_size``/``test_size`` keep only the first n of the (shuffled) train / the test split.
     Normalisation uses per-channel mean/std of the returned train split.
     """
-    _check_size("val_size", val_size)
-    _check_size("train_size", train_size)
-    _check_size("test_size", test_size)
+    checks.integer("val_size", val_size)
+    checks.optional(checks.integer, "train_size", train_size)
+    checks.optional(checks.integer, "test_size", test_size)
     used, found = locate(name, root, download)
     x_all, y_all, x_test, y_test, classes = _read(used, found)
     if used == "fashion_mnist" and pad_to_32:
@@ -370,8 +365,7 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool 
     n = X.shape[0]
     if len(y) != n:
         raise ValueError(f"X has {n} samples but y has {len(y)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    checks.integer("batch_size", batch_size)
     order = (torch.randperm(n, generator=generator) if shuffle else torch.arange(n)).to(X.device)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):

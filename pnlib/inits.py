@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import checks
+
 INITS: dict[str, str] = {
     "default": "good",       # PyTorch's own reset_parameters
     "kaiming": "good",       # kaiming_normal_, fan_in, ReLU gain
@@ -61,8 +63,7 @@ def init_model(model: nn.Module, scheme: str, seed: int) -> nn.Module:
     Runs on the CPU (a model elsewhere is moved there and back, in place) so that the result does
     not depend on the device and only the CPU generator needs forking.
     """
-    if scheme not in INITS:
-        raise ValueError(f"unknown init={scheme!r}; allowed: {', '.join(INITS)}")
+    checks.choice("init", scheme, INITS)
     tensors = list(model.parameters()) + list(model.buffers())
     device = tensors[0].device if tensors else torch.device("cpu")
     if device.type != "cpu":

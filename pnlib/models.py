@@ -12,20 +12,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checks
+
 MODELS = ("mlp", "lenet5", "alexnet", "resnet20", "resnet32", "resnet56", "resnet18")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
 def _activation(name: str) -> type[nn.Module]:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}; got {name!r}")
+    checks.choice("activation", name, ACTIVATIONS)
     return ACTIVATIONS[name]
 
 
 def _scaled(channels: int, width_mult: float) -> int:
-    if not width_mult > 0:
-        raise ValueError(f"width_mult must be > 0; got {width_mult!r}")
+    checks.number("width_mult", width_mult)
     return max(1, int(round(channels * width_mult)))
 
 
@@ -39,8 +39,8 @@ class MLP(nn.Module):
     def __init__(self, in_features: int, num_classes: int, depth: int = 2, width: int = 256,
                  activation: str = "relu"):
         super().__init__()
-        if depth < 0 or width < 1:
-            raise ValueError(f"mlp needs depth >= 0 and width >= 1; got depth={depth}, width={width}")
+        checks.integer("depth", depth, minimum=0)
+        checks.integer("width", width)
         act = _activation(activation)
         dims = [in_features] + [width] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -61,8 +61,7 @@ class LeNet5(nn.Module):
                  activation: str = "relu", pool: str = "max"):
         super().__init__()
         act = _activation(activation)
-        if pool not in POOLS:
-            raise ValueError(f"pool must be one of {tuple(POOLS)}; got {pool!r}")
+        checks.choice("pool", pool, POOLS)
         self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=2 if image_size == 28 else 0)
         self.act1, self.pool1 = act(), POOLS[pool](2)
         self.conv2 = nn.Conv2d(6, 16, 5)
@@ -204,15 +203,13 @@ _BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
 def build_model(name: str, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
                 **kwargs) -> nn.Module:
     """Build model ``name`` on the CPU; ``kwargs`` are model-specific (see module docstring)."""
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model={name!r}; allowed: {', '.join(MODELS)}")
+    checks.choice("model", name, MODELS)
     builder, allowed = _BUILDERS[name]
     bad = sorted(set(kwargs) - set(allowed))
     if bad:
         raise ValueError(f"model {name!r} got unknown kwargs {bad}; allowed: {list(allowed)}")
-    if min(image_size, in_channels, num_classes) < 1:
-        raise ValueError(f"image_size, in_channels and num_classes must be >= 1; got "
-                         f"image_size={image_size}, in_channels={in_channels}, num_classes={num_classes}")
+    for arg, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size)):
+        checks.integer(arg, value)
     return builder(num_classes, in_channels, image_size, **kwargs)
 
 

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from . import checks
+
 KERNELS = ("gaussian", "inverse", "hinge")
 GRANULARITIES = ("model", "layer", "neuron")
 SCHEDULES = ("constant", "linear", "cosine", "off_after:<fraction>")
@@ -107,19 +109,15 @@ class PenaltyConfig:
     bandwidth: str | float = "travel"
 
     def __post_init__(self):
-        if self.granularity not in GRANULARITIES:
-            raise ValueError(f"unknown granularity {self.granularity!r}; allowed: {', '.join(GRANULARITIES)}")
-        if self.kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; allowed: {', '.join(KERNELS)}")
-        if not isinstance(self.strength, (int, float)) or not self.strength >= 0 or math.isinf(self.strength):
-            raise ValueError(f"strength (λ) must be a finite number ≥ 0; got {self.strength!r}")
+        checks.choice("granularity", self.granularity, GRANULARITIES)
+        checks.choice("kernel", self.kernel, KERNELS)
+        checks.number("strength (λ)", self.strength, inclusive=True)
         parse_schedule(self.schedule)
-        bw = self.bandwidth
-        if isinstance(bw, str):
-            if bw != "travel":
-                raise ValueError(f"bandwidth must be 'travel' or a positive number; got {bw!r}")
-        elif not isinstance(bw, (int, float)) or not bw > 0 or math.isinf(bw):
-            raise ValueError(f"bandwidth must be 'travel' or a positive number; got {bw!r}")
+        if self.bandwidth != "travel":
+            try:
+                checks.number("bandwidth", self.bandwidth)
+            except ValueError:
+                raise ValueError(f"bandwidth must be 'travel' or a finite number > 0; got {self.bandwidth!r}") from None
         for name in ("include", "exclude"):
             pats = getattr(self, name)
             if pats is not None and (isinstance(pats, str) or not all(isinstance(p, str) for p in pats)):
@@ -127,6 +125,15 @@ class PenaltyConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def strength_at(self, progress: float) -> float:
+        """λ(t) at training progress t ∈ [0, 1]."""
+        return self.strength * schedule_factor(self.schedule, progress)
+
+    def sigma2(self, travel_sq: torch.Tensor) -> torch.Tensor:
+        """σ²_{j,g} of every group: ``travel_sq`` = ‖θ₀,g − a_{j,g}‖², how far trajectory j moved
+        in group g (``travel``), or the fixed bandwidth squared."""
+        return travel_sq if self.bandwidth == "travel" else torch.full_like(travel_sq, float(self.bandwidth) ** 2)
 
 
 def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.Module]:
@@ -169,11 +176,12 @@ class PersistentPenalty:
     trajectories; travel bandwidths are measured from it.
     """
 
-    def __init__(self, model: nn.Module, include=None, exclude=(), granularity="neuron",
-                 kernel="gaussian", strength=1.0, schedule="constant", bandwidth="travel",
+    def __init__(self, model: nn.Module, config: PenaltyConfig | None = None,
                  theta0: dict[str, torch.Tensor] | None = None):
-        self.config = PenaltyConfig(tuple(include) if include is not None else None, tuple(exclude),
-                                    granularity, kernel, float(strength), schedule, bandwidth)
+        self.config = config if config is not None else PenaltyConfig()
+        if not isinstance(self.config, PenaltyConfig):
+            raise TypeError(f"config must be a PenaltyConfig; got {type(config).__name__}. Build one with "
+                            f"PenaltyConfig(strength=..., kernel=..., ...)")
         modules = select_modules(model, self.config.include, self.config.exclude)
         self.module_names = list(modules)
         # (weight, bias or None) per module: the live parameters θ_S
@@ -182,12 +190,6 @@ class PersistentPenalty:
         self.theta0 = {k: source[k].detach().clone() for k in self.param_names}
         self.anchors: dict[str, torch.Tensor] = {}  # name -> (J, *shape): one stacked tensor per parameter
         self.sigma2 = torch.zeros(0)                # (J, G): σ² of every group, blocks in module order
-
-    @classmethod
-    def from_config(cls, model, config: PenaltyConfig, theta0=None) -> "PersistentPenalty":
-        c = config
-        return cls(model, c.include, c.exclude, c.granularity, c.kernel, c.strength, c.schedule,
-                   c.bandwidth, theta0=theta0)
 
     @property
     def param_names(self) -> list[str]:
@@ -239,12 +241,8 @@ class PersistentPenalty:
         if state is None:
             state = dict(zip(self.param_names, [p for wb in self.params for p in wb if p is not None]))
         new = {k: state[k].detach().to(self.theta0[k]).unsqueeze(0).clone() for k in self.param_names}
-        bw = self.config.bandwidth
-        if bw == "travel":  # σ_{j,g} = ‖θ₀,g − a_{j,g}‖: how far trajectory j moved in group g
-            theta0 = [(self.theta0[f"{n}.weight"], self.theta0.get(f"{n}.bias")) for n in self.module_names]
-            s2 = self._group_sq(self._diffs(theta0, new))
-        else:
-            s2 = [torch.full_like(d, float(bw) ** 2) for d in self._group_sq(self._diffs(self.params, new))]
+        theta0 = [(self.theta0[f"{n}.weight"], self.theta0.get(f"{n}.bias")) for n in self.module_names]
+        s2 = [self.config.sigma2(t) for t in self._group_sq(self._diffs(theta0, new))]
         self.anchors = {k: torch.cat([self.anchors[k], v]) if self.anchors else v for k, v in new.items()}
         s2 = torch.cat(s2, 1)
         self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
@@ -252,7 +250,7 @@ class PersistentPenalty:
     # -- the two ways to apply the penalty ------------------------------------------------
     def strength_at(self, progress: float) -> float:
         """λ(t)."""
-        return self.config.strength * schedule_factor(self.config.schedule, progress)
+        return self.config.strength_at(progress)
 
     def value(self, progress: float = 0.0) -> torch.Tensor:
         """λ(t)·P(θ), differentiable (for analysis and for checking ``apply_``)."""

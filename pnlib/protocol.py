@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import store
+from . import checks, seeds, store
 from .inits import INITS, init_model
 from .models import MODELS, build_model
 from .persistence import PenaltyConfig, PersistentPenalty, select_modules
@@ -43,26 +43,16 @@ class RunConfig:
     def __post_init__(self):
         if isinstance(self.model_kwargs, dict):
             object.__setattr__(self, "model_kwargs", tuple(sorted(self.model_kwargs.items())))
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; allowed: {', '.join(INITS)}")
-        if not isinstance(self.K, int) or self.K < 1:
-            raise ValueError(f"K (trajectories per run) must be an integer ≥ 1; got {self.K!r}")
-        if self.start not in STARTS:
-            raise ValueError(f"unknown start {self.start!r}; allowed: {', '.join(STARTS)}")
-        if self.select_by not in SELECT_BY:
-            raise ValueError(f"unknown select_by {self.select_by!r}; allowed: {', '.join(SELECT_BY)}")
+        checks.choice("model", self.model, MODELS)
+        checks.choice("init", self.init, INITS)
+        checks.integer("K (trajectories per run)", self.K)
+        checks.choice("start", self.start, STARTS)
+        checks.choice("select_by", self.select_by, SELECT_BY)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model_kwargs"] = dict(self.model_kwargs)
         return d
-
-
-def derive_seed(*parts) -> int:
-    """A stable 31-bit seed from any labels (independent of Python's hash randomisation)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
 def data_fingerprint(data) -> dict:
@@ -96,12 +86,12 @@ class Experiment:
         store.remove_stale_temps(self.root)  # one process per results folder: leftovers are from a kill
 
     # -- one trajectory ------------------------------------------------------------------
-    def theta0(self, cfg: RunConfig, init_seed: int) -> dict:
+    def theta0(self, cfg: RunConfig, seed: int) -> dict:
         """θ₀ for (model, init, seed), drawn once and stored."""
-        path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{init_seed}-{store.config_hash(cfg.to_dict()['model_kwargs'])}.pt"
+        path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{seed}-{store.config_hash(cfg.to_dict()['model_kwargs'])}.pt"
         if path.exists():
             return store.load_tensors(path)
-        state = init_model(_build(cfg, self.data), cfg.init, init_seed).state_dict()
+        state = init_model(_build(cfg, self.data), cfg.init, seed).state_dict()
         store.save_tensors(path, state)
         return state
 
@@ -120,10 +110,13 @@ class Experiment:
         model.load_state_dict(start)
         pen = None
         if penalty is not None and parents:
-            pen = PersistentPenalty.from_config(model, penalty, theta0=theta0)
-            for p in parents:
-                pen.add_anchor(store.load_tensors(self.root / "trajectories" / p / "model.pt"))
-            store.save_tensors(run.file("anchors.pt"), pen.state_dict())
+            pen = PersistentPenalty(model, penalty, theta0=theta0)
+            if run.done("anchors.pt"):  # a resumed trajectory uses the anchors it started with
+                pen.load_state_dict(store.load_tensors(run.file("anchors.pt")))
+            else:
+                for p in parents:
+                    pen.add_anchor(store.load_tensors(self.root / "trajectories" / p / "model.pt"))
+                store.save_tensors(run.file("anchors.pt"), pen.state_dict())
         record = {"key": key, "start_hash": spec["start"], "status": "ok", "diverged_epoch": None,
                   "diverged_step": None}
         try:
@@ -155,10 +148,9 @@ class Experiment:
     # -- the three methods ---------------------------------------------------------------
     def run(self, method: str, cfg: RunConfig, seed: int, *, run_id: str | None = None) -> pd.DataFrame:
         """Run ``method`` for one seed; returns (and stores) its tidy summary rows."""
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        checks.choice("method", method, METHODS)
         run = self._run_dir(method, cfg, seed, run_id)
-        if run.done("summary.csv"):
+        if run.done("summary.csv") and self._trained(run):
             return pd.read_csv(run.file("summary.csv"))
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
@@ -168,6 +160,12 @@ class Experiment:
         rows = self._summarise(method, cfg, seed, records)
         store.write_csv(run.file("summary.csv"), rows)
         return rows
+
+    def _trained(self, run: store.RunDir) -> bool:
+        """Whether every trajectory of a finished run is still on disk. Run folders are committed
+        but trajectories (tensors) are not, so a fresh clone retrains them, with the same result."""
+        keys = pd.read_csv(run.file("trajectories.csv"))["key"]
+        return all((self.root / "trajectories" / k / "metrics.json").exists() for k in keys)
 
     def _run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
         config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint}
@@ -185,7 +183,7 @@ class Experiment:
         theta0 = self.theta0(cfg, seed)
         records, parents, start = [], (), theta0
         for k in range(1, cfg.K + 1):
-            rec = self.trajectory(cfg, start=start, data_seed=derive_seed(seed, "data", k), train=cfg.train,
+            rec = self.trajectory(cfg, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
                                   penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty else (),
                                   theta0=theta0, label=f"persistent k={k}/{cfg.K}")
             records.append(rec)
@@ -197,13 +195,13 @@ class Experiment:
 
     def _restarts(self, cfg: RunConfig, seed: int) -> list[dict]:
         # restart 1 shares θ₀ and batch order with persistent trajectory 1 (the same cached run)
-        return [self.trajectory(cfg, start=self.theta0(cfg, seed if k == 1 else derive_seed(seed, "init", k)),
-                                data_seed=derive_seed(seed, "data", k), train=cfg.train,
+        return [self.trajectory(cfg, start=self.theta0(cfg, seeds.init_seed(seed, k)),
+                                data_seed=seeds.data_seed(seed, k), train=cfg.train,
                                 label=f"restart k={k}/{cfg.K}") for k in range(1, cfg.K + 1)]
 
     def _longer(self, cfg: RunConfig, seed: int) -> list[dict]:
         train = replace(cfg.train, num_epochs=cfg.train.num_epochs * cfg.K)
-        return [self.trajectory(cfg, start=self.theta0(cfg, seed), data_seed=derive_seed(seed, "data", 1),
+        return [self.trajectory(cfg, start=self.theta0(cfg, seed), data_seed=seeds.data_seed(seed, 1),
                                 train=train, label=f"longer ({train.num_epochs} epochs)")]
 
     def _summarise(self, method: str, cfg: RunConfig, seed: int, records: list[dict]) -> pd.DataFrame:

@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 
-from .persistence import PenaltyConfig, group_sq, penalty_terms, schedule_factor
+from . import checks
+from .persistence import PenaltyConfig, group_sq, penalty_terms
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -53,6 +54,17 @@ class Trajectories:
         return torch.nan_to_num(self.loss, nan=math.inf).min(0).values
 
 
+def penalty_gradient(theta: torch.Tensor, anchors: torch.Tensor, sigma2: torch.Tensor, penalty: PenaltyConfig,
+                     lam: float, groups: torch.Tensor | None = None) -> torch.Tensor:
+    """λ∇P for B runs at once: θ (B, D), anchors (J, B, D), σ² (J, B, G); the same kernel math
+    as ``PersistentPenalty.apply_`` (tests/test_synthetic.py checks that they agree)."""
+    G = sigma2.shape[-1]
+    diff = theta.unsqueeze(0) - anchors                                             # θ − a_j
+    _, coef = penalty_terms(penalty.kernel, group_sq(diff, groups, G), sigma2, lam)  # λ·φ'(u)·2/σ²
+    c = coef if groups is None else coef[..., groups]                                # per coordinate
+    return (c * diff).sum(0)
+
+
 def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, steps: int, lr: float,
                        penalty: PenaltyConfig | None = None, groups: torch.Tensor | None = None,
                        optimizer: str = "gd", tol: float | None = None, stop_below: float | None = None,
@@ -67,8 +79,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     that value (plain GD with a stable step never raises the loss again, so the run's class is
     settled). Stopped runs are dropped from the batch, which is where most of the time goes.
     """
-    if optimizer not in ("gd", "adam"):
-        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: gd, adam")
+    checks.choice("optimizer", optimizer, ("gd", "adam"))
     if (tol is not None or stop_below is not None) and optimizer != "gd":
         raise ValueError("tol and stop_below (early stops) are only defined for optimizer='gd'")
     B, D = theta0.shape
@@ -78,10 +89,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     for k in range(K):
         anchors = torch.stack(ends) if ends and penalty is not None and penalty.strength > 0 else None
         if anchors is not None:
-            if penalty.bandwidth == "travel":  # σ_{j,g} = ‖θ₀,g − a_{j,g}‖
-                s2_all = group_sq(theta0.unsqueeze(0) - anchors, groups, G)
-            else:
-                s2_all = torch.full((len(anchors), B, G), float(penalty.bandwidth) ** 2, dtype=theta0.dtype)
+            s2_all = penalty.sigma2(group_sq(theta0.unsqueeze(0) - anchors, groups, G))  # σ²_{j,g}
         theta = theta0.clone()
         steps_used = torch.full((B,), steps, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
@@ -95,12 +103,9 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
                 theta[active] = x.detach()
                 track.append(theta.clone())
             loss, g = objective(x.detach())
-            lam = penalty.strength * schedule_factor(penalty.schedule, step / P) if anchors is not None and step < P else 0.0
+            lam = penalty.strength_at(step / P) if anchors is not None and step < P else 0.0
             if lam > 0:
-                diff = x.detach().unsqueeze(0) - anchors[:, active]               # θ − a_j
-                _, coef = penalty_terms(penalty.kernel, group_sq(diff, groups, G), s2_all[:, active], lam)
-                c = coef if groups is None else coef[..., groups]                   # per coordinate
-                g = g + (c * diff).sum(0)                                           # + λ∇P
+                g = g + penalty_gradient(x.detach(), anchors[:, active], s2_all[:, active], penalty, lam, groups)
             if (tol is not None or stop_below is not None) and (anchors is None or step >= P) \
                     and step % check_every == 0:
                 never = torch.zeros_like(loss, dtype=torch.bool)

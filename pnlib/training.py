@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import store
+from . import checks, store
 from .data import batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -64,21 +64,15 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("num_epochs", "batch_size", "eval_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer ≥ 1; got {v!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be an integer ≥ 0; got {self.checkpoint_every!r}")
-        if not self.lr > 0 or math.isinf(self.lr):
-            raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1); got {self.momentum!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be ≥ 0; got {self.weight_decay!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; allowed: {', '.join(LR_SCHEDULES)}")
+            checks.integer(name, getattr(self, name))
+        checks.integer("checkpoint_every", self.checkpoint_every, minimum=0)
+        checks.number("lr", self.lr)
+        checks.number("momentum", self.momentum, inclusive=True, below=1.0)
+        checks.number("weight_decay", self.weight_decay, inclusive=True)
+        checks.choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name in ("nesterov", "augment", "amp", "channels_last", "compile"):
+            checks.boolean(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         return asdict(self)

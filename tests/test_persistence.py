@@ -26,7 +26,7 @@ def perturbed(net, scale, seed):
 
 def penalised(kernel, granularity, n_anchors=3, **kw):
     net = small_net()
-    pen = PersistentPenalty(net, kernel=kernel, granularity=granularity, strength=0.7, **kw)
+    pen = PersistentPenalty(net, PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, **kw))
     for j in range(n_anchors):
         pen.add_anchor(perturbed(net, 0.3, seed=j))
     with torch.no_grad():  # move θ away from θ₀ so the gradients are generic
@@ -87,7 +87,7 @@ def test_full_and_partial_selection():
     assert list(select_modules(net)) == ["conv", "fc", "head"]
     assert list(select_modules(net, include=("fc", "head"))) == ["fc", "head"]
     assert list(select_modules(net, exclude=("conv",))) == ["fc", "head"]
-    pen = PersistentPenalty(net, include=("c*",))
+    pen = PersistentPenalty(net, PenaltyConfig(include=("c*",)))
     assert pen.param_names == ["conv.weight", "conv.bias"]
     with pytest.raises(ValueError, match=r"selects no .*conv, fc, head"):
         select_modules(net, include=("features.*",))
@@ -95,7 +95,7 @@ def test_full_and_partial_selection():
 
 def test_partial_penalty_touches_only_its_parameters():
     net = small_net()
-    pen = PersistentPenalty(net, include=("fc",))
+    pen = PersistentPenalty(net, PenaltyConfig(include=("fc",)))
     pen.add_anchor(perturbed(net, 0.2, 0))
     with torch.no_grad():
         net.fc.weight.add_(0.05)
@@ -107,7 +107,7 @@ def test_partial_penalty_touches_only_its_parameters():
 def test_neuron_grouping_bandwidth_and_distance():
     net = nn.Sequential(nn.Linear(3, 2)).double()
     theta0 = {k: torch.zeros_like(v) for k, v in net.state_dict().items()}
-    pen = PersistentPenalty(net, granularity="neuron", theta0=theta0)
+    pen = PersistentPenalty(net, PenaltyConfig(granularity="neuron"), theta0=theta0)
     a = {"0.weight": torch.tensor([[1.0, 0, 0], [0, 2, 0]], dtype=torch.float64),
          "0.bias": torch.tensor([0.0, 0.0], dtype=torch.float64)}
     pen.add_anchor(a)
@@ -119,14 +119,14 @@ def test_neuron_grouping_bandwidth_and_distance():
     expected = math.exp(-0.5) + 1.0
     assert pen.value().item() == pytest.approx(expected)
     assert pen.distances().tolist() == pytest.approx([1.0])
-    layer = PersistentPenalty(net, granularity="layer", theta0=theta0)
+    layer = PersistentPenalty(net, PenaltyConfig(granularity="layer"), theta0=theta0)
     layer.add_anchor(a)
     torch.testing.assert_close(layer.sigma2, torch.tensor([[5.0]], dtype=torch.float64))
 
 
 def test_unmoved_groups_carry_no_memory():
     net = nn.Sequential(nn.Linear(3, 2)).double()
-    pen = PersistentPenalty(net, kernel="inverse")
+    pen = PersistentPenalty(net, PenaltyConfig(kernel="inverse"))
     pen.add_anchor(net)  # the anchor is θ₀ itself: zero travel everywhere
     assert pen.value().item() == 0.0
     pen.apply_()
@@ -160,10 +160,10 @@ def test_bad_settings_are_refused(kwargs, match):
 def test_anchor_state_round_trip(tmp_path):
     net, pen = penalised("gaussian", "neuron", n_anchors=2)
     torch.save(pen.state_dict(), tmp_path / "anchors.pt")
-    fresh = PersistentPenalty(net, kernel="gaussian", granularity="neuron", strength=0.7)
+    fresh = PersistentPenalty(net, PenaltyConfig(kernel="gaussian", granularity="neuron", strength=0.7))
     fresh.load_state_dict(torch.load(tmp_path / "anchors.pt"))
     assert fresh.num_anchors == 2
     torch.testing.assert_close(fresh.value(), pen.value())
-    other = PersistentPenalty(net, kernel="inverse", granularity="neuron", strength=0.7)
+    other = PersistentPenalty(net, PenaltyConfig(kernel="inverse", granularity="neuron", strength=0.7))
     with pytest.raises(ValueError, match="differs"):
         other.load_state_dict(torch.load(tmp_path / "anchors.pt"))

@@ -67,6 +67,18 @@ def test_same_seed_twice_gives_identical_metrics(tiny_data, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_a_committed_run_without_its_trajectories_retrains_them_identically(tiny_data, tmp_path):
+    """A fresh clone has run folders (committed) but no trajectories (gitignored tensors)."""
+    import shutil
+    exp = Experiment(tmp_path, tiny_data, progress=False)
+    first = exp.run("persistent", cfg(), seed=2)
+    shutil.rmtree(tmp_path / "trajectories")
+    again = Experiment(tmp_path, tiny_data, progress=False).run("persistent", cfg(), seed=2)
+    pd.testing.assert_frame_equal(first, again)
+    keys = exp.trajectories("persistent", cfg(), 2)["key"]
+    assert all((tmp_path / "trajectories" / k / "model.pt").exists() for k in keys)
+
+
 def test_changed_config_in_same_run_folder_is_refused(tiny_data, tmp_path):
     c = cfg(K=2)
     Experiment(tmp_path, tiny_data, progress=False).run("persistent", c, seed=0, run_id="myrun")

@@ -81,3 +81,37 @@ def test_intervals():
 
 def test_interval_without_spread_is_the_point():
     assert mean_ci([0.1, 0.1, 0.1]) == (0.1, 0.1, 0.1)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "inverse", "hinge"])
+@pytest.mark.parametrize("granularity, bandwidth", [("neuron", "travel"), ("model", "travel"), ("neuron", 0.8)])
+def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity, bandwidth):
+    """The synthetic runs' penalty and PersistentPenalty.apply_ are one definition: the same
+    gradient for the kink network written as flat parameters and as an nn.Module."""
+    from torch import nn
+
+    from pnlib.persistence import PersistentPenalty, group_sq
+    from pnlib.synthetic import penalty_gradient
+
+    widths = (4, 3)
+    config = PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, bandwidth=bandwidth)
+    theta0, theta = kink_init(1, widths, seed=0, dtype=torch.float64), kink_init(1, widths, seed=1, dtype=torch.float64)
+    anchors = torch.stack([kink_init(1, widths, seed=s, dtype=torch.float64) for s in (2, 3)])  # (J, 1, D)
+    groups = kink_groups(widths) if granularity == "neuron" else None
+    G = int(groups.max()) + 1 if groups is not None else 1
+    sigma2 = config.sigma2(group_sq(theta0.unsqueeze(0) - anchors, groups, G))
+    batched = penalty_gradient(theta, anchors, sigma2, config, config.strength_at(0.3), groups)[0]
+
+    net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1)).double()
+
+    def state(flat):
+        torch.nn.utils.vector_to_parameters(flat[0].clone(), net.parameters())
+        return {k: v.clone() for k, v in net.state_dict().items()}
+
+    pen = PersistentPenalty(net, config, theta0=state(theta0))
+    for a in anchors:
+        pen.add_anchor(state(a))
+    net.load_state_dict(state(theta))
+    pen.apply_(0.3)
+    module = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+    torch.testing.assert_close(batched, module, atol=1e-12, rtol=1e-10)

@@ -6,7 +6,7 @@ import torch
 import pnlib.training as tr
 
 from pnlib.models import build_model
-from pnlib.persistence import PersistentPenalty
+from pnlib.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.training import DivergedError, TrainConfig, evaluate, fit
 
 FAST = TrainConfig(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0)
@@ -29,7 +29,7 @@ def test_fit_lowers_the_loss(tiny_data):
 
 def test_history_records_penalty_and_anchor_distances(tiny_data):
     model = lenet()
-    pen = PersistentPenalty(model, strength=0.5, schedule="linear")
+    pen = PersistentPenalty(model, PenaltyConfig(strength=0.5, schedule="linear"))
     pen.add_anchor({k: v + 0.01 for k, v in model.state_dict().items()})
     pen.add_anchor({k: v - 0.01 for k, v in model.state_dict().items()})
     hist = fit(model, tiny_data, FAST, penalty=pen, progress=False)
