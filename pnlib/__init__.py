@@ -1,9 +1,9 @@
 """pnlib: persistent training (Min, "Persistent Neurons", arXiv 2007.01419), reconstructed."""
 from .data import Data, DatasetError, DatasetNotFoundError, batches, load_dataset, locate
 from .inits import INITS, init_model
-from .models import MODELS, build_model
+from .models import MODELS, build_model, register_model
 from .persistence import PenaltyConfig, PersistentPenalty
-from .profiles import resolve, resolve_profile
+from .profiles import configure, resolve_profile
 from .protocol import Experiment, RunConfig
 from .training import DivergedError, TrainConfig, default_device, evaluate, fit
 

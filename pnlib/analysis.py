@@ -12,18 +12,22 @@ from .training import score
 
 
 def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Mean ± std over seeds per cell, and the paired difference to trajectory 1 of the same
-    (dataset, model, init, seed) with its 95% t-interval."""
+    """Mean ± std over seeds per cell (model, init, mode, method, selection), and the paired
+    difference to trajectory 1 of the same (dataset, model, init, seed) with its 95% t-interval."""
     keys = ["dataset", "model", "init"]
-    base = summary[summary.method == "trajectory1"].drop_duplicates(keys + ["seed"]).set_index(keys + ["seed"])[metric]
+    first = summary[summary.method == "trajectory 1"].drop_duplicates(keys + ["seed"])
+    base = first.set_index(keys + ["seed"])[metric]
+    cells = summary[summary.method != "trajectory 1"]
     rows = []
-    for (ds, model, init, mode, method), g in summary.groupby(keys + ["mode", "method"], sort=False):
+    for (ds, model, init, mode, method, selection), g in pd.concat([first.assign(mode=""), cells]).groupby(
+            keys + ["mode", "method", "selection"], sort=False):
         diffs = [getattr(r, metric) - base.get((ds, model, init, r.seed), np.nan) for r in g.itertuples()]
         d_mean, d_lo, d_hi = mean_ci(diffs)
         vals = g[metric].to_numpy(dtype=float)
         rows.append({"dataset": ds, "model": model, "init": init, "mode": mode, "method": method,
-                     "seeds": len(g), "epochs": int(g.epochs.iloc[0]), "diverged": int((g.status != "ok").sum()),
-                     f"{metric}_mean": np.nanmean(vals), f"{metric}_std": np.nanstd(vals, ddof=1) if len(g) > 1 else np.nan,
+                     "selection": selection, "seeds": len(g), "epochs": int(g.epochs.iloc[0]),
+                     "diverged": int((g.status != "ok").sum()), f"{metric}_mean": np.nanmean(vals),
+                     f"{metric}_std": np.nanstd(vals, ddof=1) if len(g) > 1 else np.nan,
                      "diff_vs_traj1": d_mean, "diff_ci_low": d_lo, "diff_ci_high": d_hi})
     return pd.DataFrame(rows)
 
@@ -78,9 +82,50 @@ def saturation(model: nn.Module, X: torch.Tensor, layers: list[str], threshold: 
 def readable(table: pd.DataFrame, by: list[str], metric: str = "test_acc") -> pd.DataFrame:
     """``compare``'s output as the notebooks show it: "mean ± std" and "diff [low, high]"."""
     f = "{:.4f}".format
-    out = table[by + ["method", "seeds", "epochs", "diverged"]].copy()
+    out = table[by + ["mode", "method", "selection", "seeds", "epochs", "diverged"]].copy()
     out[f"{metric} (mean ± std over seeds)"] = table[f"{metric}_mean"].map(f) + " ± " + table[f"{metric}_std"].map(f)
     out[f"{metric} − trajectory 1 (95% CI, paired)"] = (
         table.diff_vs_traj1.map("{:+.4f}".format) + " [" + table.diff_ci_low.map("{:+.4f}".format) + ", "
         + table.diff_ci_high.map("{:+.4f}".format) + "]")
     return out
+
+
+def interpolation(exp, runs: dict, seed: int, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                  a: str = "a1", b: str = "a2") -> pd.DataFrame:
+    """Loss and accuracy along the line from solution ``a`` to ``b`` of the persistent run of each
+    labelled RunConfig (label -> config), on each named split (name -> (X, y))."""
+    curves = []
+    for label, cfg in runs.items():
+        sol = exp.solutions("persistent", cfg, seed)
+        for split, (X, y) in splits.items():
+            curves.append(interpolate(exp.model(cfg), sol[a], sol[b], X, y).assign(run=label, split=split))
+    return pd.concat(curves, ignore_index=True)
+
+
+def barriers(curves: pd.DataFrame, by: list[str]) -> pd.Series:
+    """The loss barrier on each interpolation line: max loss − the higher of its two ends."""
+    return curves.groupby(by).apply(lambda d: d.loss.max() - max(d.loss.iloc[0], d.loss.iloc[-1]),
+                                    include_groups=False).rename("barrier (max loss − higher end point)")
+
+
+def saturation_by_trajectory(exp, runs: dict, seed: int, X: torch.Tensor, layers: list[str]) -> pd.DataFrame:
+    """Share of saturated activations per layer of every trajectory k of the persistent run of each
+    labelled RunConfig (trained here if needed)."""
+    rows = []
+    for label, cfg in runs.items():
+        exp.run("persistent", cfg, seed)
+        for r in exp.trajectories("persistent", cfg, seed).itertuples():
+            if r.status == "ok":
+                fractions = saturation(exp.model(cfg, exp.solution(r.key)), X, layers)
+                rows += [{"mode": label, "k": r.k, "layer": layer, "saturated": frac, "test_acc": r.test_acc}
+                         for layer, frac in fractions.items()]
+    return pd.DataFrame(rows)
+
+
+def selected_on_validation(summary: pd.DataFrame, histories: pd.DataFrame) -> bool:
+    """Whether every selected persistent solution (and re-run) is the trajectory with the best
+    final validation accuracy of its run: the test set chose nothing."""
+    run = ["model", "init", "mode", "seed"]
+    best = histories.sort_values("epoch").groupby(run + ["k"]).val_acc.last().groupby(run).max()
+    chosen = summary[(summary.selection == "selected") & (summary.method != "restarts")].set_index(run).val_acc
+    return bool(np.allclose(chosen.to_numpy(), best.reindex(chosen.index).to_numpy(), equal_nan=True))

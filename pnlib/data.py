@@ -391,6 +391,20 @@ def load_for_profile(name: str, profile: str, root: str | Path | None = None, **
         return load_dataset("cifar10", stand_in, **kwargs)
 
 
+def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu") -> Data:
+    """The dataset of a notebook's config (``dataset``, ``profile`` and the split sizes), with a
+    banner that says which dataset it is when it is not the paper's CIFAR-10."""
+    data = load_for_profile(cfg.dataset, cfg.profile, val_size=cfg.val_size, train_size=cfg.train_size,
+                            test_size=cfg.test_size, pad_to_32=pad_to_32, device=device)
+    if data.name != "cifar10":
+        print("=" * 78 + f"\nDATASET: {data.name.upper()}{' (padded to 32×32)' if pad_to_32 else ''}, NOT CIFAR-10. "
+              f"CIFAR-10 was not found (see data/README.md).\nEvery table and figure below names the dataset "
+              f"it used.\n" + "=" * 78)
+    print(f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
+          f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}")
+    return data
+
+
 def needs_dataset(notebook: str | Path) -> bool:
     """Whether a notebook reads a dataset (its metadata ``pnlib.needs_dataset``)."""
     return bool(json.loads(Path(notebook).read_text()).get("metadata", {}).get("pnlib", {}).get("needs_dataset"))

@@ -6,6 +6,7 @@ Module names are part of the API: persistence selects parameters by name pattern
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
@@ -14,7 +15,6 @@ from torch import nn
 
 from . import checks
 
-MODELS = ("mlp", "lenet5", "alexnet", "resnet20", "resnet32", "resnet56", "resnet18")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -198,6 +198,22 @@ _BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
     "resnet56": (_cifar_resnet(9), ("width_mult",)),
     "resnet18": (_resnet18, ("width_mult",)),
 }
+
+
+MODELS = _BUILDERS.keys()  # a live view: registered models appear in it
+
+
+def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Make ``builder(num_classes, in_channels, image_size, **kwargs)`` buildable by ``name``, so that
+    ``build_model``, ``RunConfig``, ``Experiment`` (and its cache) and the notebooks accept it. Its
+    keyword arguments become the model's allowed ``model_kwargs``. Trajectories are cached by name
+    and kwargs: give a changed architecture a new name."""
+    if not isinstance(name, str) or not name or name in _BUILDERS:
+        raise ValueError(f"model name must be a new non-empty string; got {name!r} (taken: {', '.join(_BUILDERS)})")
+    params = list(inspect.signature(builder).parameters.values())
+    if len(params) < 3 or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params[:3]):
+        raise ValueError(f"builder for {name!r} must take (num_classes, in_channels, image_size, **kwargs)")
+    _BUILDERS[name] = (builder, tuple(p.name for p in params[3:] if p.kind != p.VAR_KEYWORD))
 
 
 def build_model(name: str, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,

@@ -1,10 +1,13 @@
-"""Seaborn/matplotlib helpers shared by the notebooks."""
+"""The notebooks' figures, each a function of a tidy table (seaborn), saved next to its results."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import seaborn as sns
+import torch
 
 
 def set_style() -> None:
@@ -18,3 +21,122 @@ def save(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def intervals(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, lo: str = "ci_low",
+              hi: str = "ci_high", ax=None, ylabel: str | None = None, title: str = "", order=None):
+    """A point per (x, hue) with its interval [lo, hi], hues dodged side by side."""
+    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    xs = list(dict.fromkeys(table[x]))
+    groups = [(None, table)] if hue is None else [(h, table[table[hue] == h]) for h in
+                                                  (order or list(dict.fromkeys(table[hue])))]
+    for i, (h, sub) in enumerate(groups):
+        sub = sub.set_index(x).reindex(xs)
+        pos = np.arange(len(xs)) + (i - (len(groups) - 1) / 2) * 0.5 / max(len(groups) - 1, 1)
+        ax.errorbar(pos, sub[y], yerr=[sub[y] - sub[lo], sub[hi] - sub[y]], fmt="o", capsize=3, label=h)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set(xlabel="" if hue is None else x, ylabel=ylabel or y, title=title)
+    if hue is not None:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def kernels_and_schedules(kernel_value, schedule_factor, kernels, schedules):
+    """φ(r) of every kernel (normalised at the anchor) and λ(t)/λ of every schedule."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    r = torch.linspace(0, 2.5, 300, dtype=torch.float64)
+    for k in kernels:
+        phi = kernel_value(k, r)
+        axes[0].plot(r, phi / phi[0], label=k)
+    axes[0].axvline(1.0, color="grey", lw=0.8, ls=":")
+    axes[0].set(xlabel="r = ‖θ_g − a_g‖ / σ", ylabel="φ(r) / φ(0)", title="kernels (normalised at the anchor)")
+    t = np.linspace(0, 1, 300)
+    for s in schedules:
+        axes[1].plot(t, [schedule_factor(s, x) for x in t], label=s)
+    axes[1].set(xlabel="fraction of the trajectory t", ylabel="λ(t) / λ", title="strength schedules")
+    for ax in axes:
+        ax.legend()
+    return fig
+
+
+def surface_paths(surface, paths: torch.Tensor, ends: torch.Tensor, theta0: torch.Tensor, minima: torch.Tensor,
+                  extent: float = 3.0):
+    """Contours of a 2-D ``surface`` with K trajectories (K, T, 2), their end points (K, 2), θ₀
+    and the local minima."""
+    g = torch.linspace(-extent, extent, 241, dtype=torch.float64)
+    XX, YY = torch.meshgrid(g, g, indexing="xy")
+    ZZ = surface(torch.stack([XX.reshape(-1), YY.reshape(-1)], 1)).view_as(XX)
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    cs = ax.contourf(XX, YY, ZZ, levels=30, cmap="Greys_r", alpha=0.85)
+    fig.colorbar(cs, ax=ax, label="loss f(θ)")
+    for k, color in enumerate(sns.color_palette("colorblind", len(paths))):
+        ax.plot(paths[k, :, 0], paths[k, :, 1], color=color, lw=2, label=f"trajectory {k + 1}")
+        ax.scatter(*ends[k], color=color, marker="X", s=120, edgecolor="white", zorder=5)
+    ax.scatter(*theta0, color="red", marker="o", s=70, zorder=6, label="θ₀")
+    ax.scatter(minima[:, 0], minima[:, 1], marker="+", color="black", s=60, label="local minima")
+    ax.set(title=f"{len(paths)} persistent trajectories from one θ₀ (✕ = end points, the anchors)",
+           xlabel="θ₁", ylabel="θ₂")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.3, 1.0), fontsize="small")
+    return fig
+
+
+def histogram_spans(values: np.ndarray, spans: dict[str, tuple[float, float]], xlabel: str, title: str, clip=6.0):
+    """A histogram of ``values`` with shaded spans labelled by the share of values inside each."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    sns.histplot(values[np.abs(values) < clip], bins=120, stat="density", ax=ax, color="grey")
+    for i, (label, (lo, hi)) in enumerate(spans.items()):
+        share = float(((values >= lo) & (values <= hi)).mean())
+        ax.axvspan(lo, hi, color=f"C{i}", alpha=0.25, label=f"{label}: {share:.0%} of them")
+    ax.set(xlabel=xlabel, title=title)
+    ax.legend()
+    return fig
+
+
+def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: int = 4):
+    """One panel per case: the target and each labelled fit (panel title -> {label: curve})."""
+    n = len(curves)
+    fig, axes = plt.subplots(max(1, -(-n // ncols)), ncols, figsize=(3 * ncols, 2.3 * max(1, -(-n // ncols))),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, (name, lines) in zip(axes.flat, curves.items()):
+        ax.plot(X, y, color="black", lw=1, label="target")
+        for i, (label, curve) in enumerate(lines.items()):
+            ax.plot(X, curve, ls="--" if i else "-", label=label)
+        ax.set_title(name, fontsize="small")
+        ax.legend(fontsize="x-small")
+    fig.suptitle(title, y=1.02)
+    return fig
+
+
+def learning_curves(histories: pd.DataFrame, col: str, title: str):
+    """Validation accuracy per epoch of each trajectory k (mean ± sd over seeds), by mode."""
+    g = sns.relplot(data=histories, x="epoch", y="val_acc", hue="k", style="mode", col=col, kind="line",
+                    errorbar="sd", palette="colorblind", height=3.2, aspect=1.3)
+    g.set_axis_labels("epoch", "validation accuracy")
+    g.figure.suptitle(title, y=1.04)
+    return g.figure
+
+
+def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
+    """Heatmaps of distances between θ₀ and the solutions a_k, one panel per title."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 3.8), squeeze=False)
+    for ax, (name, D) in zip(axes[0], matrices.items()):
+        sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False)
+        ax.set_title(name)
+    fig.suptitle(title, y=1.03)
+    return fig
+
+
+def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
+    """Loss along (1 − α)·a + α·b, one panel per ``col``."""
+    g = sns.relplot(data=curves, x="alpha", y="loss", hue=hue, col=col, kind="line", marker="o", height=3.2,
+                    aspect=1.3, facet_kws={"sharey": False})
+    g.figure.suptitle(title, y=1.04)
+    return g.figure
+
+
+def saturation(table: pd.DataFrame, title: str):
+    """Share of saturated activations per layer and trajectory k, one panel per mode."""
+    g = sns.catplot(data=table, x="layer", y="saturated", hue="k", col="mode", kind="bar", palette="colorblind",
+                    height=3.2, aspect=1.2)
+    g.figure.suptitle(title, y=1.04)
+    return g.figure

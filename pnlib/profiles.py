@@ -1,17 +1,26 @@
-"""Profiles: named parameter sets (``smoke`` / ``cpu`` / ``paper``) resolved into one frozen,
-validated config per notebook.
+"""Profiles (``smoke`` / ``cpu`` / ``paper``) and the one path from a notebook's parameters cell
+to its frozen, validated config.
 
-A notebook's ``parameters`` cell holds ``profile = None`` and optional overrides (``None`` means
-"take the profile's value"). The next cell calls ``resolve(Config, PRESETS, profile, **overrides)``.
-Precedence: an explicit ``profile`` (``papermill -p profile paper``, ``make run PROFILE=paper``)
-beats ``$PNLIB_PROFILE``, which beats the default ``cpu``. nbval cannot inject parameters, so
-``PNLIB_PROFILE=smoke`` is how ``make test`` runs the small version.
+A notebook's ``parameters`` cell is the only place that lists its parameters; ``None`` means
+"take the profile's value". The next cell is one line, ``cfg = profiles.configure("01_method",
+globals())``: it reads the values of the parameter names below, fills the ``None`` ones from the profile's preset
+below, validates each by its name (a name means the same thing in every notebook) and returns a
+frozen dataclass. Precedence of the profile: an explicit ``profile`` (``papermill -p profile
+paper``, ``make run PROFILE=paper``) beats ``$PNLIB_PROFILE``, which beats the default ``cpu``.
+nbval cannot inject parameters, so ``PNLIB_PROFILE=smoke`` is how ``make test`` runs the small
+version.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
+import types
+from functools import partial
+
+from . import checks, store
+from .inits import INITS
+from .models import MODELS
+from .persistence import GRANULARITIES, KERNELS, parse_schedule
 
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
@@ -33,38 +42,102 @@ def resolve_profile(profile: str | None = None) -> tuple[str, str]:
     return name, source
 
 
-def resolve(cls, presets: dict[str, dict], profile: str | None = None, **overrides):
-    """Build ``cls`` (a frozen dataclass that validates itself) from a profile's preset values,
-    replaced by every override that is not ``None``."""
-    name, source = resolve_profile(profile)
-    print(f"profile {name} (from {source})")
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}")
-    values = {**presets[name], **{k: v for k, v in overrides.items() if v is not None}}
-    if "profile" in fields:
-        values["profile"] = name
-    return cls(**values)
+# -- what each parameter name means, in every notebook: a validator that returns the value ------
+def _keep(check, *args, **kwargs):
+    def run(name, value):
+        check(name, value, *args, **kwargs)
+        return value
+    return run
 
 
-# -- validators the config dataclasses call in __post_init__ ----------------------------------
-def check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
+def _optional(check):
+    return lambda name, value: None if value is None else check(name, value)
 
 
-def check_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+def _items(item, check):
+    def run(name, value):
+        values = checks.as_tuple(name, value, item)
+        for v in values:
+            check(name, v)
+        return values
+    return run
 
 
-def check_positive(name: str, value, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'≥' if allow_zero else '>'} 0; got {value!r}")
+def _schedule(name, value):
+    parse_schedule(value)
+    return value
 
 
-def check_fraction(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1]; got {value!r}")
+_int, _count = _keep(checks.integer), _keep(checks.integer, minimum=0)
+_positive, _nonneg = _keep(checks.number), _keep(checks.number, inclusive=True)
+
+
+def _big_model(name, value):  # notebook 04's models: every registered one but the small two
+    checks.choice(name, value, [m for m in MODELS if m not in ("mlp", "lenet5")])
+
+
+PARAMETERS = {
+    # sizes and seeds
+    "K": _int, "seeds": _int, "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
+    "batch_size": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
+    "kink_steps": _int, "ts_runs": _int, "ts_cap": _int,
+    "widths": _items(int, checks.integer), "ts_ks": _items(int, partial(checks.integer, minimum=2)),
+    # optimisation
+    "lr": _positive, "kink_lr": _positive, "weight_decay": _nonneg, "success_mse": _positive,
+    # the penalty
+    "strength": _nonneg, "ts_strength": _nonneg, "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
+    "kernel": _keep(checks.choice, KERNELS), "granularity": _keep(checks.choice, GRANULARITIES), "schedule": _schedule,
+    # data and models
+    "dataset": _keep(checks.choice, ("auto", "cifar10", "fashion_mnist")),
+    "init": _keep(checks.choice, tuple(INITS)),
+    "poor_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "poor")),
+    "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
+    "models": _items(str, _big_model), "alexnet_width": _positive,
+    "compile": _keep(checks.boolean),
+}
+
+# -- the profiles' values of each notebook's None parameters --------------------------------------
+PRESETS = {
+    "01_method": {
+        "smoke": dict(K=3, num_theta0=200, steps=300),
+        "cpu": dict(K=4, num_theta0=2000, steps=800),
+        "paper": dict(K=5, num_theta0=20000, steps=2000)},
+    "02_bad_minima": {
+        "smoke": dict(seeds=64, widths=(4,), kink_steps=300, sweep_strengths=(0.01,), ts_ks=(6,), ts_runs=100,
+                      ts_cap=1500),
+        "cpu": dict(seeds=500, widths=(4, 8), kink_steps=2000, sweep_strengths=(0.001, 0.01, 0.1),
+                    ts_ks=(6, 8, 10, 12), ts_runs=1000, ts_cap=10000),
+        "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
+                      ts_ks=tuple(range(6, 21)), ts_runs=2000, ts_cap=100000)},
+    "03_lenet": {
+        "smoke": dict(seeds=1, K=2, num_epochs=1, train_size=512, val_size=256, test_size=512),
+        "cpu": dict(seeds=3, K=3, num_epochs=4, train_size=10000, val_size=5000, test_size=None),
+        "paper": dict(seeds=5, K=3, num_epochs=30, train_size=None, val_size=5000, test_size=None)},
+    "04_cifar": {
+        "smoke": dict(models=("alexnet", "resnet20"), seeds=1, K=2, num_epochs=1, train_size=256, val_size=128,
+                      test_size=256, alexnet_width=0.25),
+        "cpu": dict(models=("alexnet", "resnet20"), seeds=3, K=3, num_epochs=3, train_size=2000, val_size=1000,
+                    test_size=2000, alexnet_width=0.5),
+        "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=3, K=3, num_epochs=60,
+                      train_size=None, val_size=5000, test_size=None, alexnet_width=1.0)},
+}
+
+
+def configure(experiment: str, namespace: dict, *, verbose: bool = True):
+    """The notebook's frozen config: the parameters cell's values (``namespace``, usually
+    ``globals()`` right after that cell), ``None`` ones filled from the profile's preset."""
+    checks.choice("experiment", experiment, PRESETS)
+    params = {k: v for k, v in namespace.items() if (k in PARAMETERS or k == "profile")
+              and not isinstance(v, types.ModuleType)}
+    name, source = resolve_profile(params.pop("profile", None))
+    preset = PRESETS[experiment][name]
+    values = {"profile": name, **{k: preset.get(k) if v is None else v for k, v in params.items()}}
+    values.update({k: PARAMETERS[k](k, v) for k, v in values.items() if k != "profile"})
+    cls = dataclasses.make_dataclass(
+        "Config", list(values), frozen=True,
+        namespace={"experiment": experiment, "results": property(lambda self: store.results_dir(experiment, self.profile))})
+    cfg = cls(**values)
+    if verbose:
+        print(f"profile {name} (from {source}); results in {cfg.results}")
+        print(cfg)
+    return cfg

@@ -176,6 +176,19 @@ class Experiment:
         """Per-trajectory records (key, status, metrics) of a finished run."""
         return pd.read_csv(self._run_dir(method, cfg, seed).file("trajectories.csv"))
 
+    def solutions(self, method: str, cfg: RunConfig, seed: int) -> dict[str, dict]:
+        """θ₀ and the end point of every finished trajectory of a run: {"θ₀", "a1", "a2", ...}."""
+        t = self.trajectories(method, cfg, seed)
+        return {"θ₀": self.theta0(cfg, seed), **{f"a{r.k}": self.solution(r.key) for r in t.itertuples()
+                                                 if r.status == "ok"}}
+
+    def model(self, cfg: RunConfig, state: dict | None = None) -> torch.nn.Module:
+        """The run's model on the data's device, loaded with ``state`` (e.g. from ``solutions``)."""
+        model = _build(cfg, self.data).to(self.data.X_train.device)
+        if state is not None:
+            model.load_state_dict(state)
+        return model
+
     def history(self, key: str) -> pd.DataFrame:
         return pd.read_csv(self.root / "trajectories" / key / "history.csv")
 
@@ -205,30 +218,33 @@ class Experiment:
                                 train=train, label=f"longer ({train.num_epochs} epochs)")]
 
     def _summarise(self, method: str, cfg: RunConfig, seed: int, records: list[dict]) -> pd.DataFrame:
+        """Tidy rows in the one vocabulary: ``method`` is trajectory 1 / persistent / re-runs from θ₀
+        (a persistent run without penalty) / restarts / longer; ``selection`` says which of the K
+        solutions (chosen on validation, or their ensemble)."""
+        name = "re-runs from θ₀" if method == "persistent" and cfg.penalty is None else method
         base = {"dataset": self.data.name, "model": cfg.model, "init": cfg.init,
-                "mode": _mode(cfg) if method == "persistent" else "none", "K": cfg.K, "seed": seed}
+                "mode": _mode(cfg) if name == "persistent" else "", "K": cfg.K, "seed": seed}
         ok = [r for r in records if r["status"] == "ok"]
         cols = ("val_acc", "test_acc", "val_loss", "test_loss")
 
-        def row(name, recs, epochs, **extra):
-            if not recs:  # every trajectory diverged: say so, never drop the row
-                return {**base, "method": name, "epochs": epochs, **{c: float("nan") for c in cols},
-                        "status": "diverged", **extra}
-            return {**base, "method": name, "epochs": epochs, **{c: recs[c] for c in cols}, "status": "ok", **extra}
+        def row(method, selection, recs, epochs, **extra):
+            values = {c: recs[c] for c in cols} if recs else {c: float("nan") for c in cols}
+            # a row whose trajectories all diverged says so; it is never dropped
+            return {**base, "method": method, "selection": selection, "epochs": epochs, **values,
+                    "status": "ok" if recs else "diverged", **extra}
 
         E = cfg.train.num_epochs
-        n_div = len(records) - len(ok)
         if method == "longer":
-            return pd.DataFrame([row("longer", ok[0] if ok else None, E * cfg.K)])
+            return pd.DataFrame([row("longer", "", ok[0] if ok else None, E * cfg.K)])
         best = self._select(cfg, ok)
-        prefix = "" if method == "persistent" else "restarts_"
         rows = []
         if method == "persistent":
             first = records[0]
-            rows.append(row("trajectory1", first if first["status"] == "ok" else None, E))
-        rows.append(row(f"{prefix}selected" if prefix else "selected", best, E * cfg.K,
-                        selected_k=records.index(best) + 1 if best else None, diverged=n_div))
-        rows.append(row(f"{prefix}ensemble", self._ensemble(ok), E * cfg.K, diverged=n_div))
+            rows.append(row("trajectory 1", "", first if first["status"] == "ok" else None, E))
+        n_div = len(records) - len(ok)
+        rows.append(row(name, "selected", best, E * cfg.K, selected_k=records.index(best) + 1 if best else None,
+                        diverged=n_div))
+        rows.append(row(name, "ensemble", self._ensemble(ok), E * cfg.K, diverged=n_div))
         return pd.DataFrame(rows)
 
     def _select(self, cfg: RunConfig, ok: list[dict]) -> dict | None:
@@ -252,22 +268,38 @@ class Experiment:
 
 
 def _mode(cfg: RunConfig) -> str:
-    if cfg.penalty is None:
-        return "none"
     if cfg.penalty.include is None and not cfg.penalty.exclude:
         return "full"
     return "partial:" + ",".join(cfg.penalty.include or ()) + ("-" + ",".join(cfg.penalty.exclude)
                                                                if cfg.penalty.exclude else "")
 
 
+def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, augment: bool = False,
+         device: torch.device | None = None, **model_kwargs) -> dict[str, RunConfig]:
+    """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
+    (no penalty), ``full``, and each named ``partial`` subset (module-name patterns)."""
+    gpu = device is not None and device.type == "cuda"
+    train = TrainConfig(num_epochs=cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                        weight_decay=cfg.weight_decay, lr_schedule="cosine", augment=augment, amp=gpu,
+                        channels_last=gpu, compile=bool(getattr(cfg, "compile", False)))
+
+    def penalty(include=None):
+        return PenaltyConfig(include=include, granularity=cfg.granularity, kernel=cfg.kernel,
+                             strength=cfg.strength, schedule=cfg.schedule)
+
+    modes = {"re-runs from θ₀": None, "full": penalty(), **{name: penalty(pats) for name, pats in partial.items()}}
+    return {mode: RunConfig(model=model, model_kwargs=model_kwargs, init=init, K=cfg.K, train=train, penalty=pen)
+            for mode, pen in modes.items()}
+
+
 def run_grid(exp: Experiment, modes: dict[str, RunConfig], seeds, progress: bool = True) -> pd.DataFrame:
-    """For every seed: a persistent run per mode (name -> RunConfig; ``penalty=None`` is the
-    same-θ₀ re-run control) and, once, the equal-compute restarts and longer baselines of the
-    plain config. Returns the tidy summary rows with a ``mode`` column."""
+    """For every seed: a persistent run per mode (name -> RunConfig; ``penalty=None`` gives the
+    re-runs from θ₀) and, once, the equal-compute restarts and longer baselines of the plain
+    config. Returns the tidy summary rows; ``mode`` names the persistent mode ("" for baselines)."""
     from tqdm.auto import tqdm
     plain = replace(next(iter(modes.values())), penalty=None)
     jobs = [(seed, mode, "persistent", c) for seed in seeds for mode, c in modes.items()]
-    jobs += [(seed, "none", m, plain) for seed in seeds for m in ("restarts", "longer")]
+    jobs += [(seed, "", m, plain) for seed in seeds for m in ("restarts", "longer")]
     rows = [exp.run(method, c, seed).assign(mode=mode)
             for seed, mode, method, c in tqdm(jobs, desc=f"{plain.model}/{plain.init}", disable=not progress)]
     return pd.concat(rows, ignore_index=True)
@@ -282,3 +314,17 @@ def grid_histories(exp: Experiment, modes: dict[str, RunConfig], seeds) -> pd.Da
                 if r.status == "ok":
                     out.append(exp.history(r.key).assign(model=c.model, init=c.init, mode=mode, seed=seed, k=r.k))
     return pd.concat(out, ignore_index=True)
+
+
+def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every grid over seeds 0 … seeds − 1: the summary rows and the per-epoch histories, also
+    written to ``summary.csv`` and ``histories.csv`` in the experiment folder."""
+    import time
+    t0 = time.perf_counter()
+    summary = pd.concat([run_grid(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
+    histories = pd.concat([grid_histories(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
+    store.write_csv(exp.root / "summary.csv", summary)
+    store.write_csv(exp.root / "histories.csv", histories)
+    print(f"{len(summary)} summary rows in {(time.perf_counter() - t0) / 60:.1f} min on "
+          f"{exp.data.X_train.device} (finished runs are reused, so a rerun is fast)")
+    return summary, histories

@@ -24,3 +24,16 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
         return float(x[0]), float(x[0]), float(x[0])
     lo, hi = stats.t.interval(level, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
     return float(x.mean()), float(lo), float(hi)
+
+
+def rates(table, by: list[str], outcome: str, also: tuple[str, ...] = ()):
+    """Per group of ``by``: runs, how many have ``outcome`` true, the rate and its Wilson interval,
+    and the counts of the boolean columns ``also``."""
+    g = table.groupby(by, sort=False)
+    out = g[outcome].agg(runs="size", count="sum").reset_index()
+    for col in also:
+        out[col] = g[col].sum().to_numpy()
+    out["rate"] = out["count"] / out["runs"]
+    ci = [wilson(int(c), int(n)) for c, n in zip(out["count"], out["runs"])]
+    out["ci_low"], out["ci_high"] = [c[0] for c in ci], [c[1] for c in ci]
+    return out

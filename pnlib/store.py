@@ -141,9 +141,10 @@ def results_dir(stem: str, profile: str) -> Path:
 def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
     """Read ``path`` if it was written under the same ``config``; otherwise ``compute()`` it and
     write the CSV, then its ``.json`` sidecar (config and commit) as the mark that it is done."""
+    from .seeds import SCHEME
     path = Path(path)
     meta = path.with_suffix(".json")
-    config = json.loads(json.dumps(config, default=str))
+    config = json.loads(json.dumps({**config, "seed_scheme": SCHEME}, default=str))  # new draws, new table
     if path.exists() and meta.exists() and read_json(meta)["config"] == config:
         return pd.read_csv(path)
     df = compute()

@@ -10,12 +10,13 @@ Notebook 02 uses it for the kink network and the teacher–student problem, note
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
+import pandas as pd
 import torch
 
-from . import checks
+from . import checks, seeds
 from .persistence import PenaltyConfig, group_sq, penalty_terms
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -52,6 +53,17 @@ class Trajectories:
     def best(self) -> torch.Tensor:
         """Per run, the lowest final loss over the K trajectories (non-finite counts as worst)."""
         return torch.nan_to_num(self.loss, nan=math.inf).min(0).values
+
+    def __getitem__(self, k) -> "Trajectories":
+        """Trajectories ``k`` (a slice over the K axis)."""
+        return Trajectories(*(None if getattr(self, f.name) is None else getattr(self, f.name)[k]
+                              for f in fields(self)))
+
+    @staticmethod
+    def cat(parts: list["Trajectories"]) -> "Trajectories":
+        """Stack trajectories of the same runs along K."""
+        return Trajectories(*(None if getattr(parts[0], f.name) is None else
+                              torch.cat([getattr(p, f.name) for p in parts]) for f in fields(parts[0])))
 
 
 def penalty_gradient(theta: torch.Tensor, anchors: torch.Tensor, sigma2: torch.Tensor, penalty: PenaltyConfig,
@@ -140,6 +152,60 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
             paths.append(torch.stack(track))
     return Trajectories(torch.stack(ends), torch.stack(losses), torch.stack(used), torch.stack(conv),
                         torch.stack(settled), torch.stack(paths) if record_every else None)
+
+
+# -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
+METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer")
+
+
+def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
+            penalty: PenaltyConfig, methods=METHODS, **descent) -> dict[str, Trajectories]:
+    """Every method of ``methods`` at equal compute (K × ``steps``) for all runs at once.
+
+    ``init(s)`` draws the (B, D) inits with seed ``s``. θ₀ = ``init(init_seed(seed, 1))`` is shared
+    by trajectory 1, the persistent trajectories, the re-runs from θ₀ (no penalty), the longer run
+    (one trajectory of K × ``steps``) and restart 1; restart k ≥ 2 draws ``init(init_seed(seed, k))``.
+    ``descent`` goes to ``persistent_descent`` (lr, groups, optimizer, tol, ...).
+    """
+    for m in methods:
+        checks.choice("method", m, METHODS)
+    theta0 = init(seeds.init_seed(seed, 1))
+    one = dict(K=1, steps=steps, **descent)
+    out = {}
+    if {"trajectory 1", "persistent", "restarts"} & set(methods):
+        per = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, **descent)
+        out.update({"trajectory 1": per[:1], "persistent": per})
+    if "re-runs from θ₀" in methods:
+        out["re-runs from θ₀"] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
+    if "restarts" in methods:
+        fresh = [persistent_descent(objective, init(seeds.init_seed(seed, k)), **one) for k in range(2, K + 1)]
+        out["restarts"] = Trajectories.cat([per[:1], *fresh])
+    if "longer" in methods:
+        out["longer"] = persistent_descent(objective, theta0, **{**one, "steps": K * steps})
+    return {m: out[m] for m in methods}
+
+
+def outcomes(runs: dict[str, Trajectories], **labels) -> pd.DataFrame:
+    """One row per (method, run): the best final loss over the method's trajectories (the
+    method's result), whether any of them hit the step cap, and the steps it used in all."""
+    rows = [pd.DataFrame({"method": m, "run": range(t.loss.shape[1]), "best_loss": t.best().numpy(),
+                          "capped": t.capped.any(0).numpy(), "steps": t.steps.sum(0).numpy()})
+            for m, t in runs.items()]
+    return pd.concat(rows, ignore_index=True).assign(**labels)
+
+
+def speedup(objective: Objective, theta0: torch.Tensor, n_loop: int = 8, **descent) -> dict:
+    """Seconds per run of the batched program on all of ``theta0`` against a Python loop over
+    ``n_loop`` single runs (B = 1), timed here in the same process."""
+    import time
+    t0 = time.perf_counter()
+    persistent_descent(objective, theta0, **descent)
+    batched = (time.perf_counter() - t0) / len(theta0)
+    t0 = time.perf_counter()
+    for i in range(n_loop):
+        persistent_descent(objective, theta0[i:i + 1], **descent)
+    loop = (time.perf_counter() - t0) / n_loop
+    return {"runs": len(theta0), "batched s/run": batched, "loop s/run": loop, "speedup": loop / batched}
 
 
 # -- the kink: a three-weight-layer ReLU network on a 1-D target ----------------------------------
@@ -276,3 +342,81 @@ def toy_minima(steps: int = 5000, lr: float = 0.05) -> torch.Tensor:
 def nearest_minimum(theta: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
     """Index of the minimum each end point (..., 2) is closest to."""
     return (theta.unsqueeze(-2) - minima).square().sum(-1).argmin(-1)
+
+
+def toy_init(n: int) -> Callable[[int], torch.Tensor]:
+    """Inits for ``compare`` on the toy surface: ``n`` points uniform on [−3, 3]², by seed."""
+    return lambda seed: torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 6 - 3
+
+
+def toy_summary(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.DataFrame:
+    """Per method: distinct minima reached per θ₀ and the share of θ₀ that reached the deepest
+    one (95% t- and Wilson intervals), and the best loss."""
+    from .stats import mean_ci, wilson
+    deepest_idx = int(toy_surface(minima).argmin())
+    rows = []
+    for method, t in runs.items():
+        found = nearest_minimum(t.theta, minima)                                     # (K, runs)
+        distinct = torch.tensor([len(set(c)) for c in found.T.tolist()], dtype=torch.float64)
+        deepest = int((found == deepest_idx).any(0).sum())
+        m, lo, hi = mean_ci(distinct.numpy())
+        dlo, dhi = wilson(deepest, found.shape[1])
+        bm, blo, bhi = mean_ci(t.best().numpy())
+        rows.append({"method": method, "K": len(t.theta), "theta0": found.shape[1], "distinct_minima": m,
+                     "distinct_ci_low": lo, "distinct_ci_high": hi, "found_deepest": deepest / found.shape[1],
+                     "deepest_ci_low": dlo, "deepest_ci_high": dhi, "best_loss": bm, "best_loss_ci_low": blo,
+                     "best_loss_ci_high": bhi})
+    return pd.DataFrame(rows)
+
+
+# -- the notebook-02 experiments: per-run outcomes of every method --------------------------------
+def kink_problem(distribution: str, width: int):
+    """Data, widths, objective and neuron groups of the kink network of width ``width``."""
+    X, y, _ = kink_data(distribution)
+    widths = (width, width)
+    return X, y, widths, kink_objective(X, y, widths), kink_groups(widths)
+
+
+# full-batch descent is deterministic, so re-runs from θ₀ repeat trajectory 1 exactly (notebook 01)
+KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer")
+
+
+def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
+                  methods=KINK_METHODS, **descent) -> pd.DataFrame:
+    """Per-run best training MSE of every method on the kink (``descent``: steps, lr, optimizer, ...)."""
+    import time
+    _, _, widths, objective, groups = kink_problem(distribution, width)
+    t0 = time.perf_counter()
+    out = compare(objective, lambda s: kink_init(runs, widths, seed=s), seed=seed, K=K, penalty=penalty,
+                  methods=methods, groups=groups, **descent)
+    return outcomes(out, distribution=distribution, width=width, kernel=penalty.kernel, strength=penalty.strength,
+                    schedule=penalty.schedule, seconds=time.perf_counter() - t0)
+
+
+def kink_fits(distribution: str, width: int, chosen, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
+              **descent) -> dict[str, dict[str, torch.Tensor]]:
+    """For the ``chosen`` runs (indices among ``runs``): the fitted curves of trajectory 1 and of
+    the best persistent trajectory, recomputed on those runs alone (for a figure)."""
+    X, _, widths, objective, groups = kink_problem(distribution, width)
+    theta0 = kink_init(runs, widths, seed=seeds.init_seed(seed, 1))[list(chosen)]
+    t = persistent_descent(objective, theta0, K=K, penalty=penalty, groups=groups, **descent)
+    curves = {}
+    for i, run in enumerate(chosen):
+        best = int(t.loss[:, i].nan_to_num(nan=math.inf).argmin())
+        curves[f"run {run}"] = {f"traj. 1 (MSE {t.loss[0, i]:.3f})": kink_forward(t.theta[0, i:i + 1], X, widths)[0],
+                                f"best persistent, k={best + 1} (MSE {t.loss[best, i]:.1e})":
+                                    kink_forward(t.theta[best, i:i + 1], X, widths)[0]}
+    return curves
+
+
+def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, penalty: PenaltyConfig,
+                             methods=("trajectory 1", "persistent", "restarts")) -> pd.DataFrame:
+    """Per-run best final loss of every method for k = n = d: gradient descent with step 0.1 until
+    it settles (gradient ≤ 1e−9, or loss < 1e−3 once the penalty is off) or hits ``cap`` steps;
+    λ follows its schedule over the first fifth of the cap."""
+    import time
+    t0 = time.perf_counter()
+    out = compare(teacher_student_objective(k, k), lambda s: teacher_student_init(runs, k, k, seed=s), seed=seed,
+                  K=K, steps=cap, penalty=penalty, methods=methods, lr=0.1, groups=neuron_groups(k, k), tol=1e-9,
+                  stop_below=1e-3, penalty_steps=cap // 5)
+    return outcomes(out, k=k, n=k, step_cap=cap, seconds=time.perf_counter() - t0)

@@ -82,3 +82,31 @@ def test_errors():
         build_model("mlp", widht=3)
     with pytest.raises(ValueError, match="activation"):
         build_model("lenet5", activation="gelu")
+
+
+def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(tiny_data, tmp_path):
+    from torch import nn
+
+    from pnlib import profiles
+    from pnlib.models import _BUILDERS, register_model
+    from pnlib.persistence import PenaltyConfig
+    from pnlib.protocol import Experiment, RunConfig
+    from pnlib.training import TrainConfig
+
+    def tiny(num_classes, in_channels, image_size, width=8):
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, width), nn.ReLU(),
+                             nn.Linear(width, num_classes))
+
+    register_model("tiny_test_net", tiny)
+    try:
+        with pytest.raises(ValueError, match="new non-empty string"):
+            register_model("lenet5", tiny)
+        with pytest.raises(ValueError, match="unknown kwargs"):
+            build_model("tiny_test_net", depth=3)
+        cfg = RunConfig(model="tiny_test_net", model_kwargs={"width": 6}, K=2,
+                        train=TrainConfig(num_epochs=1, batch_size=50), penalty=PenaltyConfig())
+        rows = Experiment(tmp_path, tiny_data, progress=False).run("persistent", cfg, seed=0)
+        assert rows["model"].eq("tiny_test_net").all() and len(rows) == 3
+        assert profiles.configure("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == ("tiny_test_net",)
+    finally:
+        del _BUILDERS["tiny_test_net"]

@@ -26,10 +26,11 @@ def test_every_trajectory_starts_bitwise_at_theta0(tiny_data, tmp_path):
     from pnlib.protocol import _state_hash
     assert (trajs["start_hash"] == _state_hash(theta0)).all() and len(trajs) == 3
     assert trajs["key"].nunique() == 3
-    assert rows["method"].tolist() == ["trajectory1", "selected", "ensemble"]
+    assert rows["method"].tolist() == ["trajectory 1", "persistent", "persistent"]
+    assert rows["selection"].tolist() == ["", "selected", "ensemble"]
     assert set(rows.columns) >= {"dataset", "model", "init", "mode", "method", "K", "seed", "epochs",
                                  "val_acc", "test_acc", "val_loss", "test_loss"}
-    assert rows.loc[rows.method == "selected", "epochs"].item() == 3 * TRAIN.num_epochs
+    assert rows.loc[rows.selection == "selected", "epochs"].item() == 3 * TRAIN.num_epochs
 
 
 def test_penalty_pushes_trajectory_two_away_from_anchor_one(tiny_data, tmp_path):

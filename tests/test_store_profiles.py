@@ -3,6 +3,7 @@ import json
 import os
 
 import pandas as pd
+import torch
 import pytest
 
 from pnlib import profiles, store
@@ -50,47 +51,52 @@ def test_unwritable_results_folder_is_named(tmp_path):
         store.write_json(blocker / "x.json", {})
 
 
-@dataclasses.dataclass(frozen=True)
-class Cfg:
-    profile: str
-    seeds: int
-    kernel: str = "gaussian"
-
-    def __post_init__(self):
-        profiles.check_int("seeds", self.seeds)
-        profiles.check_choice("kernel", self.kernel, ("gaussian", "inverse"))
+def cell(**values):
+    """What notebook 03's parameters cell leaves in globals(), plus imports configure ignores."""
+    return {"profile": None, "seeds": None, "K": None, "num_epochs": None, "train_size": None, "val_size": None,
+            "test_size": None, "lr": 0.05, "kernel": "gaussian", "strength": 0.01, "torch": torch,
+            "KERNELS": ("x",), **values}
 
 
-PRESETS = {"smoke": {"seeds": 2}, "cpu": {"seeds": 10}, "paper": {"seeds": 100}}
-
-
-def test_profile_resolution_and_env_override(monkeypatch):
+def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
-    assert profiles.resolve(Cfg, PRESETS).seeds == 10
-    c = profiles.resolve(Cfg, PRESETS, "paper", seeds=None, kernel="inverse")
-    assert (c.profile, c.seeds, c.kernel) == ("paper", 100, "inverse")
-    monkeypatch.setenv("PNLIB_PROFILE", "smoke")
-    assert profiles.resolve(Cfg, PRESETS).profile == "smoke"   # the environment fills in a missing value
+    c = profiles.configure("03_lenet", cell())
+    assert (c.profile, c.seeds, c.K, c.test_size, c.lr) == ("cpu", 3, 3, None, 0.05)
+    c = profiles.configure("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
+    assert (c.profile, c.seeds, c.num_epochs, c.kernel) == ("paper", 7, 30, "inverse")
+    assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
+    assert "profile paper (from the notebook's profile parameter)" in capsys.readouterr().out
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.seeds = 3
+    assert "torch" not in dataclasses.asdict(c) and "KERNELS" not in dataclasses.asdict(c)
 
 
-@pytest.mark.parametrize("args, match", [
-    (("gpu",), r"unknown profile 'gpu' \(from the notebook's profile parameter\); allowed: smoke, cpu, paper"),
-    (("cpu",), r"unknown kernel 'box'; allowed: gaussian, inverse"),
+@pytest.mark.parametrize("values, match", [
+    ({"profile": "gpu"}, r"unknown profile 'gpu' \(from the notebook's profile parameter\); allowed: smoke, cpu, paper"),
+    ({"kernel": "box"}, r"unknown kernel 'box'; allowed: gaussian, inverse, hinge"),
+    ({"seeds": 0}, "seeds must be an integer ≥ 1; got 0"),
+    ({"seeds": True}, "seeds must be an integer ≥ 1; got True"),
+    ({"strength": -1.0}, "strength must be a finite number ≥ 0; got -1.0"),
 ])
-def test_profile_errors(monkeypatch, args, match):
+def test_bad_values_name_the_parameter(monkeypatch, values, match):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     with pytest.raises(ValueError, match=match):
-        profiles.resolve(Cfg, PRESETS, *args, kernel="box")
+        profiles.configure("03_lenet", cell(**values))
 
 
-def test_bad_values_name_the_parameter(monkeypatch):
+def test_list_parameters_from_papermill(monkeypatch):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
-    with pytest.raises(ValueError, match="seeds must be an integer ≥ 1; got 0"):
-        profiles.resolve(Cfg, PRESETS, seeds=0)
-    with pytest.raises(ValueError, match="unknown parameter"):
-        profiles.resolve(Cfg, PRESETS, sedes=3)
+    ns = {"profile": "smoke", "models": None}
+    assert profiles.configure("04_cifar", ns).models == ("alexnet", "resnet20")
+    assert profiles.configure("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == ("resnet56", "resnet18")
+    assert profiles.configure("04_cifar", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
+    with pytest.raises(ValueError, match=r"-p models a,b or -y"):
+        profiles.configure("04_cifar", {**ns, "models": 3})
+    with pytest.raises(ValueError, match=r"unknown models 'lenet'"):
+        profiles.configure("04_cifar", {**ns, "models": "lenet"})
+
+
+def test_unknown_profile_in_the_environment_is_named(monkeypatch):
     monkeypatch.setenv("PNLIB_PROFILE", "fast")
     with pytest.raises(ValueError, match=r"unknown profile 'fast' \(from \$PNLIB_PROFILE\)"):
         profiles.resolve_profile()
@@ -108,7 +114,7 @@ def test_profile_precedence(monkeypatch, capsys, explicit, env, expected):
     else:
         monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     assert profiles.resolve_profile(explicit) == expected
-    assert profiles.resolve(Cfg, PRESETS, explicit).profile == expected[0]
+    assert profiles.configure("03_lenet", cell(profile=explicit)).profile == expected[0]
     assert f"profile {expected[0]} (from {expected[1]})" in capsys.readouterr().out
 
 
