@@ -26,7 +26,8 @@ def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
         vals = g[metric].to_numpy(dtype=float)
         rows.append({"dataset": ds, "model": model, "init": init, "mode": mode, "method": method,
                      "selection": selection, "seeds": len(g), "epochs": int(g.epochs.iloc[0]),
-                     "diverged": int((g.status != "ok").sum()), f"{metric}_mean": np.nanmean(vals),
+                     "diverged": int((g.status == "diverged").sum()), "failed": int((g.status == "failed").sum()),
+                     f"{metric}_mean": np.nanmean(vals) if np.isfinite(vals).any() else np.nan,
                      f"{metric}_std": np.nanstd(vals, ddof=1) if len(g) > 1 else np.nan,
                      "diff_vs_traj1": d_mean, "diff_ci_low": d_lo, "diff_ci_high": d_hi})
     return pd.DataFrame(rows)
@@ -82,7 +83,7 @@ def saturation(model: nn.Module, X: torch.Tensor, layers: list[str], threshold: 
 def readable(table: pd.DataFrame, by: list[str], metric: str = "test_acc") -> pd.DataFrame:
     """``compare``'s output as the notebooks show it: "mean ± std" and "diff [low, high]"."""
     f = "{:.4f}".format
-    out = table[by + ["mode", "method", "selection", "seeds", "epochs", "diverged"]].copy()
+    out = table[by + ["mode", "method", "selection", "seeds", "epochs", "diverged", "failed"]].copy()
     out[f"{metric} (mean ± std over seeds)"] = table[f"{metric}_mean"].map(f) + " ± " + table[f"{metric}_std"].map(f)
     out[f"{metric} − trajectory 1 (95% CI, paired)"] = (
         table.diff_vs_traj1.map("{:+.4f}".format) + " [" + table.diff_ci_low.map("{:+.4f}".format) + ", "

@@ -39,6 +39,11 @@ def boolean(name: str, value) -> None:
         raise ValueError(f"{name} must be True or False; got {value!r}")
 
 
+def string(name: str, value) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string; got {value!r}")
+
+
 def optional(check, name: str, value, *args, **kwargs) -> None:
     """``check`` unless ``value`` is None."""
     if value is not None:

@@ -72,6 +72,7 @@ class Data:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     classes: tuple[str, ...]
+    source: tuple = ()  # the load_dataset arguments that rebuild these splits (a worker process loads them so)
 
     @property
     def num_classes(self) -> int:
@@ -332,8 +333,11 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
     def labels(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(device)
 
+    source = dict(name=used, root=str(root if root is not None else data_root()), val_size=val_size,
+                  train_size=train_size, test_size=test_size, split_seed=split_seed, pad_to_32=pad_to_32)
     return Data(used, prep(x_train), labels(y_all[train_idx]), prep(x_all[val_idx]),
-                labels(y_all[val_idx]), prep(x_test), labels(y_test), mean, std, tuple(classes))
+                labels(y_all[val_idx]), prep(x_test), labels(y_test), mean, std, tuple(classes),
+                tuple(source.items()))
 
 
 # ------------------------------------------------------------------------ batching / augment

@@ -94,6 +94,11 @@ PARAMETERS = {
     "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
     "models": _items(str, _big_model), "alexnet_width": _positive,
     "compile": _keep(checks.boolean),
+    # where the grid runs (pnlib.executors)
+    "executor": _keep(checks.choice, ("local", "slurm", "dask")),
+    "workers": lambda name, v: v if v == "auto" else _int(name, v), "threads": _int,
+    "slurm_partition": _optional(_keep(checks.string)), "slurm_gpus": _count, "slurm_cpus": _int,
+    "slurm_time_min": _int, "slurm_array_parallelism": _int, "dask_address": _optional(_keep(checks.string)),
 }
 
 # -- the profiles' values of each notebook's None parameters --------------------------------------

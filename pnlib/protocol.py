@@ -11,11 +11,15 @@ never retrained; and an interrupted one resumes from its last checkpoint. Each r
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
+from filelock import FileLock
 
 from . import checks, seeds, store
 from .inits import INITS, init_model
@@ -67,6 +71,10 @@ def _build(cfg: RunConfig, data):
                        image_size=data.image_size, **dict(cfg.model_kwargs))
 
 
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+
+
 def _state_hash(state: dict) -> str:
     h = hashlib.sha1()
     for k in sorted(state):
@@ -78,12 +86,21 @@ def _state_hash(state: dict) -> str:
 class Experiment:
     """Runs and caches trajectories for one experiment folder ``results/<experiment>/``."""
 
-    def __init__(self, root: str | Path, data, progress: bool = True):
+    def __init__(self, root: str | Path, data, progress: bool = True, worker: str | None = None,
+                 threads: int | None = None):
+        """``threads``: torch's CPU threads for training (default: the current setting). It is part of
+        every trajectory's identity on the CPU, where the thread count changes the floating-point
+        sums: a trajectory trained with 1 thread is not the one trained with 2."""
         self.root = Path(root)
         self.data = data
         self.progress = progress
+        self.worker = worker or f"{store.HOST}:{os.getpid()}"
+        on_cpu = data.X_train.device.type == "cpu"
+        if threads is not None:
+            checks.integer("threads", threads)
+        self.threads = (threads or torch.get_num_threads()) if on_cpu else None
         self.fingerprint = data_fingerprint(data)
-        store.remove_stale_temps(self.root)  # one process per results folder: leftovers are from a kill
+        store.remove_stale_temps(self.root)  # only those of dead writers: the folder may be shared
 
     # -- one trajectory ------------------------------------------------------------------
     def theta0(self, cfg: RunConfig, seed: int) -> dict:
@@ -101,11 +118,22 @@ class Experiment:
         """Train (or load) one trajectory; returns its record, with ``key`` and ``status``."""
         spec = {"model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": self.fingerprint,
                 "start": _state_hash(start), "data_seed": data_seed, "train": train.to_dict(),
-                "penalty": penalty and asdict(penalty), "anchors": list(parents)}
+                "penalty": penalty and asdict(penalty), "anchors": list(parents), "threads": self.threads}
         key = store.config_hash(spec)
         run = store.RunDir(self.root / "trajectories" / key, spec)
         if run.done("metrics.json"):
             return store.read_json(run.file("metrics.json"))
+        # one trainer per trajectory, whatever the number of workers or processes on this folder:
+        # the others wait here, then read the finished result
+        with FileLock(run.file(".lock")):
+            if run.done("metrics.json"):
+                return store.read_json(run.file("metrics.json"))
+            return self._train(run, key, spec, cfg, start, data_seed, train, penalty, parents, theta0, label)
+
+    def _train(self, run, key, spec, cfg, start, data_seed, train, penalty, parents, theta0, label) -> dict:
+        started = time.time()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         model = _build(cfg, self.data)
         model.load_state_dict(start)
         pen = None
@@ -135,7 +163,10 @@ class Experiment:
                 record.update({f"dist_anchor_{j + 1}": d for j, d in enumerate(pen.distances().tolist())})
         except DivergedError as e:
             record.update(status="diverged", diverged_epoch=e.epoch, diverged_step=e.step)
+        record["trained_by"] = {"host": store.HOST, "pid": os.getpid(), "worker": self.worker,
+                                "start": _iso(started), "end": _iso(time.time()), "threads": torch.get_num_threads()}
         store.write_json(run.file("metrics.json"), record)  # written last: marks the trajectory done
+        store.append_line(self.root / "trained.log", json.dumps({"key": key, **record["trained_by"]}))
         run.file("checkpoint.pt").unlink(missing_ok=True)
         return record
 
@@ -155,7 +186,9 @@ class Experiment:
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         records = getattr(self, f"_{method}")(cfg, seed)
-        trajs = pd.DataFrame([{"k": k + 1, **r} for k, r in enumerate(records)])
+        # who trained each trajectory stays in its metrics.json: the run's table holds results only
+        trajs = pd.DataFrame([{"k": k + 1, **{f: v for f, v in r.items() if f != "trained_by"}}
+                              for k, r in enumerate(records)])
         store.write_csv(run.file("trajectories.csv"), trajs)
         rows = self._summarise(method, cfg, seed, records)
         store.write_csv(run.file("summary.csv"), rows)
@@ -168,7 +201,8 @@ class Experiment:
         return all((self.root / "trajectories" / k / "metrics.json").exists() for k in keys)
 
     def _run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
-        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint}
+        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint,
+                  "threads": self.threads}
         run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
         return store.RunDir(self.root / run_id, config)
 
@@ -292,17 +326,15 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
             for mode, pen in modes.items()}
 
 
-def run_grid(exp: Experiment, modes: dict[str, RunConfig], seeds, progress: bool = True) -> pd.DataFrame:
-    """For every seed: a persistent run per mode (name -> RunConfig; ``penalty=None`` gives the
-    re-runs from θ₀) and, once, the equal-compute restarts and longer baselines of the plain
-    config. Returns the tidy summary rows; ``mode`` names the persistent mode ("" for baselines)."""
-    from tqdm.auto import tqdm
+def jobs_for(exp: Experiment, modes: dict[str, RunConfig], seeds) -> list:
+    """A grid as a list of jobs: a persistent run per (mode, seed) (``penalty=None`` gives the
+    re-runs from θ₀), then the equal-compute restarts and longer runs of the plain config. Modes
+    come first across seeds, so concurrent workers start on different trajectories 1."""
+    from .executors import Job
     plain = replace(next(iter(modes.values())), penalty=None)
-    jobs = [(seed, mode, "persistent", c) for seed in seeds for mode, c in modes.items()]
-    jobs += [(seed, "", m, plain) for seed in seeds for m in ("restarts", "longer")]
-    rows = [exp.run(method, c, seed).assign(mode=mode)
-            for seed, mode, method, c in tqdm(jobs, desc=f"{plain.model}/{plain.init}", disable=not progress)]
-    return pd.concat(rows, ignore_index=True)
+    common = dict(root=str(exp.root), data=exp.data.source, threads=exp.threads or 1)
+    jobs = [Job(method="persistent", cfg=c, seed=seed, mode=mode, **common) for mode, c in modes.items() for seed in seeds]
+    return jobs + [Job(method=m, cfg=plain, seed=seed, **common) for m in ("restarts", "longer") for seed in seeds]
 
 
 def grid_histories(exp: Experiment, modes: dict[str, RunConfig], seeds) -> pd.DataFrame:
@@ -310,21 +342,30 @@ def grid_histories(exp: Experiment, modes: dict[str, RunConfig], seeds) -> pd.Da
     out = []
     for seed in seeds:
         for mode, c in modes.items():
+            if not exp._run_dir("persistent", c, seed).done("trajectories.csv"):
+                continue  # a failed job: its rows in the summary say why
             for r in exp.trajectories("persistent", c, seed).itertuples():
                 if r.status == "ok":
                     out.append(exp.history(r.key).assign(model=c.model, init=c.init, mode=mode, seed=seed, k=r.k))
-    return pd.concat(out, ignore_index=True)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every grid over seeds 0 … seeds − 1: the summary rows and the per-epoch histories, also
-    written to ``summary.csv`` and ``histories.csv`` in the experiment folder."""
-    import time
+def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int, *, executor: str = "local",
+              workers="auto", slurm=None, dask_address: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every grid over seeds 0 … seeds − 1 on ``executor`` (see ``pnlib.executors``): the summary
+    rows (failed jobs included, with their error) and the per-epoch histories, also written to
+    ``summary.csv`` and ``histories.csv`` in the experiment folder."""
+    from . import executors
     t0 = time.perf_counter()
-    summary = pd.concat([run_grid(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
+    jobs = [job for g in grids.values() for job in jobs_for(exp, g, range(seeds))]
+    summary = pd.concat(executors.run(jobs, executor, workers, slurm=slurm, dask_address=dask_address),
+                        ignore_index=True)
     histories = pd.concat([grid_histories(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
     store.write_csv(exp.root / "summary.csv", summary)
     store.write_csv(exp.root / "histories.csv", histories)
-    print(f"{len(summary)} summary rows in {(time.perf_counter() - t0) / 60:.1f} min on "
-          f"{exp.data.X_train.device} (finished runs are reused, so a rerun is fast)")
+    failed = summary[summary.status == "failed"]
+    print(f"{len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in {(time.perf_counter() - t0) / 60:.1f} min"
+          f" on {exp.data.X_train.device}; finished runs are reused, so a rerun is fast"
+          + (f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say why): rerun to "
+             f"resume them" if len(failed) else ""))
     return summary, histories

@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import os
+import pickle
+import socket
 import subprocess
 import tempfile
 import time
@@ -32,12 +34,15 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def git_commit() -> str:
+def git_commit(where: str | Path | None = None) -> str:
+    """The commit of the code, ``+dirty`` when tracked code differs from it. What a run writes
+    itself (``reports/``, ``results/``) does not count: ``make run`` rewrites them as it goes."""
+    where = where or Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(exclude,top)reports", ":(exclude,top)results"],
+                               cwd=where, capture_output=True, text=True, timeout=10)
         return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -48,7 +53,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # the writer's host and pid in the name: a later start removes only the temporaries of dead writers
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise PermissionError(f"cannot write results to {path.parent}: {e.strerror}. "
                               f"Choose a writable results folder (parameter results_dir) or fix its "
@@ -79,16 +85,54 @@ def _maybe_pause(path: Path) -> None:
         if path.name == name:
             _writes[name] = _writes.get(name, 0) + 1
             if _writes[name] == int(nth):
-                print(f"PAUSED-IN-WRITE {path}", flush=True)
+                print(f"PAUSED-IN-WRITE {path} pid {os.getpid()}", flush=True)
                 time.sleep(float(seconds))
 
 
+HOST = socket.gethostname().replace(".", "-")
+STALE_FOREIGN_S = 24 * 3600  # another host's temporary this old has no live writer
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def remove_stale_temps(folder: str | Path) -> int:
-    """Delete the temporary files that a killed writer left behind (the real files are intact)."""
-    stale = list(Path(folder).rglob(".*.tmp")) if Path(folder).exists() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
+    """Delete the temporary files that killed writers left behind (the real files are intact).
+    A temporary of a live writer, here or on another host of a shared folder, is left alone."""
+    removed = 0
+    for p in (Path(folder).rglob(".*.tmp") if Path(folder).exists() else []):
+        parts = p.name.split(".")  # "", name..., host, pid, random + "tmp"
+        try:
+            host, pid = parts[-4], int(parts[-3])
+        except (IndexError, ValueError):
+            host, pid = None, None  # an older name without writer: treat as another host's
+        mine = host == HOST
+        try:
+            old = time.time() - p.stat().st_mtime > STALE_FOREIGN_S
+        except FileNotFoundError:
+            continue
+        if (mine and not _alive(pid)) or (not mine and old):
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def append_line(path, line: str) -> None:
+    """Append one line (a single write with O_APPEND: whole lines, even from several processes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def write_json(path, obj) -> None:
@@ -111,7 +155,15 @@ def save_tensors(path, obj) -> None:
 
 
 def load_tensors(path, device="cpu"):
-    return torch.load(path, map_location=device, weights_only=False)
+    """Tensors and plain containers only (``weights_only``): a results folder, shared on a cluster
+    or downloaded from someone else, can never run code on load."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: refused to load: it holds more than tensors and plain containers, so loading "
+                         f"it could run code ({first}). Results are never written like that: delete the file "
+                         f"(pnlib recomputes it) and check where the folder came from.") from None
 
 
 def config_hash(config: dict) -> str:

@@ -14,3 +14,10 @@ def test_gpu_check_dry_run():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "RESULT resnet20" in done.stdout and "RESULT fused penalty" in done.stdout
     assert done.stdout.rstrip().endswith("dry run ok")
+
+
+def test_bench_workers_quick_runs_and_checks_identical_summaries():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_workers.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "summaries identical: True" in done.stdout

@@ -134,3 +134,21 @@ def test_cached_table_reuses_only_under_the_same_config(tmp_path):
 def test_results_dir_keeps_profiles_apart():
     assert store.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
     assert store.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
+
+
+def test_git_commit_is_dirty_only_for_code(tmp_path):
+    import subprocess
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    for f in ("pnlib/x.py", "reports/r.ipynb", "results/t.csv"):
+        (tmp_path / f).parent.mkdir(exist_ok=True)
+        (tmp_path / f).write_text("1")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x")
+    clean = store.git_commit(tmp_path / "pnlib")
+    assert len(clean) == 40
+    (tmp_path / "reports/r.ipynb").write_text("2")   # make run rewrites its outputs
+    (tmp_path / "results/t.csv").write_text("2")
+    assert store.git_commit(tmp_path / "pnlib") == clean
+    (tmp_path / "pnlib/x.py").write_text("2")         # changed code is dirty
+    assert store.git_commit(tmp_path / "pnlib") == clean + "+dirty"

@@ -1,0 +1,172 @@
+"""The grid on every engine gives the serial result; a shared results folder trains each trajectory
+once; a killed worker resumes; a failing job is a row; nothing in a results folder runs code."""
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from pnlib import executors, store
+from pnlib.protocol import Experiment, grid, run_grids
+
+KEYS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
+CFG = types.SimpleNamespace(num_epochs=1, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
+                            kernel="gaussian", strength=1.0, schedule="cosine", K=2)
+
+
+def tiny_grid():
+    return {"mlp": grid(CFG, "mlp", "default", {"partial: hidden": ("hidden.*",)}, width=16, depth=1)}
+
+
+def summary(tiny_data, root, **kw):
+    exp = Experiment(root, tiny_data, progress=False, threads=1)
+    return run_grids(exp, tiny_grid(), 2, **kw)[0][KEYS]
+
+
+def trained_keys(root) -> list[str]:
+    return [json.loads(line)["key"] for line in (Path(root) / "trained.log").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def serial(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serial")
+    return summary(tiny_data, root, workers=1), root
+
+
+@pytest.mark.parametrize("engine", [dict(executor="local", workers=2),
+                                    dict(executor="slurm", slurm=executors.Slurm(cluster="local")),
+                                    dict(executor="dask", workers=2)], ids=["local-2", "submitit-local", "dask-2"])
+def test_every_engine_gives_the_serial_summary(engine, serial, tiny_data, tmp_path):
+    got = summary(tiny_data, tmp_path, **engine)
+    pd.testing.assert_frame_equal(got, serial[0])
+    keys = trained_keys(tmp_path)
+    assert len(keys) == len(set(keys)) == len(trained_keys(serial[1]))  # each trajectory trained once
+
+
+def test_who_trained_each_trajectory_is_recorded(serial):
+    metrics = [json.loads(p.read_text()) for p in (serial[1] / "trajectories").glob("*/metrics.json")]
+    assert metrics and all({"host", "pid", "worker", "start", "end", "threads"} <= set(m["trained_by"]) for m in metrics)
+    assert all(m["trained_by"]["threads"] == 1 and m["trained_by"]["start"] <= m["trained_by"]["end"] for m in metrics)
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, torch, types
+    torch.set_num_threads(1)
+    from pnlib.data import load_dataset
+    from pnlib.protocol import Experiment, grid, run_grids
+    if __name__ == "__main__":
+        data = load_dataset("cifar10", sys.argv[1], val_size=100)
+        cfg = types.SimpleNamespace(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
+                                    kernel="gaussian", strength=1.0, schedule="cosine", K=2)
+        g = {"mlp": grid(cfg, "mlp", "default", {}, width=16, depth=1)}
+        exp = Experiment(sys.argv[2], data, progress=False, threads=1)
+        s = run_grids(exp, g, 2, workers=int(sys.argv[3]))[0]
+        s.to_csv(sys.argv[4], index=False)
+""")
+
+
+def _launch(tmp_path, data_root, results, workers, out, env=None):
+    script = tmp_path / "grid.py"
+    script.write_text(SCRIPT)
+    return subprocess.Popen([sys.executable, str(script), str(data_root), str(results), str(workers), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    from pnlib.generated import write_fake_cifar10
+    root = tmp_path_factory.mktemp("data")
+    write_fake_cifar10(root, n_per_batch=60, n_test=100, seed=0)
+    return root
+
+
+def test_two_processes_on_one_folder_train_each_trajectory_once(tmp_path, data_root):
+    results = tmp_path / "shared"
+    procs = [_launch(tmp_path, data_root, results, 1, tmp_path / f"s{i}.csv") for i in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, out[-3000:]
+    a, b = (pd.read_csv(tmp_path / f"s{i}.csv")[KEYS] for i in range(2))
+    pd.testing.assert_frame_equal(a, b)
+    keys = trained_keys(results)
+    assert len(keys) == len(set(keys)) == len(list((results / "trajectories").glob("*/metrics.json")))
+
+
+def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root):
+    ref = _launch(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv")
+    assert ref.wait(timeout=600) == 0
+    env = {**os.environ, store.PAUSE_ENV: "checkpoint.pt:120:1"}  # a worker pauses in its first checkpoint write
+    p = _launch(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
+    victim = None
+    for line in p.stdout:
+        if line.startswith("PAUSED-IN-WRITE"):
+            victim = int(line.split(" pid ")[1])
+            os.kill(victim, signal.SIGKILL)
+            break
+    out = p.stdout.read()
+    assert p.wait(timeout=600) == 0 and victim is not None, out[-3000:]
+    first = pd.read_csv(tmp_path / "killed.csv")
+    assert (first.status == "failed").any() and first.error.str.contains("worker lost").any()
+    again = _launch(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "again.csv")
+    assert again.wait(timeout=600) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS])
+    assert not list((tmp_path / "killed").rglob(".*.tmp"))  # the dead writer's temporary is gone
+
+
+def test_a_failing_job_is_recorded_and_the_others_finish(tiny_data, tmp_path):
+    g = tiny_grid()
+    g["mlp"]["broken"] = dataclasses.replace(g["mlp"]["full"], model_kwargs={"depth": 1, "width": 0})
+    exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
+    s, _ = run_grids(exp, g, 1, workers=1)
+    broken = s[s["mode"] == "broken"]
+    assert len(broken) == 3 and (broken.status == "failed").all()
+    assert broken.error.str.contains("width must be an integer ≥ 1; got 0").all()
+    assert (s[s["mode"] != "broken"].status == "ok").all() and len(s) == 4 * 3 + 2 + 1
+
+
+def test_a_planted_pickle_in_a_results_folder_is_refused(tmp_path):
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "trajectories" / "abc" / "model.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"weight": torch.zeros(2), "payload": Exploit()}, path)
+    with pytest.raises(ValueError, match="refused to load.*could run code"):
+        store.load_tensors(path)
+    assert not (tmp_path / "pwned").exists()
+    store.save_tensors(tmp_path / "ok.pt", {"model": {"w": torch.ones(2)}, "epoch": 3, "history": [{"loss": 0.5}]})
+    assert store.load_tensors(tmp_path / "ok.pt")["history"] == [{"loss": 0.5}]
+
+
+def test_only_dead_writers_temporaries_are_removed(tmp_path):
+    live = tmp_path / f".model.pt.{store.HOST}.{os.getpid()}.abcd1234.tmp"
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+    dead = tmp_path / f".model.pt.{store.HOST}.{dead_pid}.efgh5678.tmp"
+    foreign = tmp_path / ".model.pt.otherhost.1.ijkl9012.tmp"
+    for p in (live, dead, foreign):
+        p.write_bytes(b"half")
+    assert store.remove_stale_temps(tmp_path) == 1
+    assert live.exists() and not dead.exists() and foreign.exists()  # another host's writer may be alive
+    old = time.time() - store.STALE_FOREIGN_S - 10
+    os.utime(foreign, (old, old))
+    assert store.remove_stale_temps(tmp_path) == 1 and not foreign.exists()
+
+
+def test_workers_auto_fills_the_cores():
+    cores = len(os.sched_getaffinity(0))
+    assert executors.resolve_workers("auto", 1) == cores and executors.resolve_workers("auto", cores) == 1
+    with pytest.raises(ValueError, match="workers must be an integer ≥ 1; got 0"):
+        executors.resolve_workers(0, 1)
+    with pytest.raises(ValueError, match="unknown executor 'ray'"):
+        executors.run([object()], "ray")
