@@ -58,14 +58,15 @@ def _data(source: tuple, device: str):
     return load_dataset(**dict(source), device=device)
 
 
-def run_job(job: Job) -> pd.DataFrame:
-    """Run one job in this process; never raises (a failure becomes rows with ``status="failed"``)."""
+def run_job(job: Job, data=None) -> pd.DataFrame:
+    """Run one job in this process (on ``data``, else the dataset rebuilt from ``job.data``); never
+    raises (a failure becomes rows with ``status="failed"``)."""
     from .protocol import Experiment
     from .training import default_device
     torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
     try:
-        data = _data(job.data, str(default_device()))
+        data = data if data is not None else _data(job.data, str(default_device()))
         exp = Experiment(job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None)
         rows = exp.run(job.method, job.cfg, job.seed).assign(mode=job.mode)
     except Exception as exc:  # one broken job must not take the grid down
@@ -95,12 +96,17 @@ def from_config(cfg) -> dict:
 
 
 def run(jobs: list[Job], executor: str = "local", workers="auto", *, slurm: Slurm | None = None,
-        dask_address: str | None = None, log=print) -> list[pd.DataFrame]:
-    """Every job's rows, in the order of ``jobs``, with one progress bar and a log line per job."""
+        dask_address: str | None = None, data=None, log=print) -> list[pd.DataFrame]:
+    """Every job's rows, in the order of ``jobs``, with one progress bar and a log line per job.
+    ``data``: the dataset already in this process, used when the jobs run here (1 local worker)."""
     from tqdm.auto import tqdm
     checks.choice("executor", executor, EXECUTORS)
     if not jobs:
         return []
+    n_local = resolve_workers(workers, jobs[0].threads) if executor == "local" else None
+    if n_local != 1 and not all(job.data for job in jobs):
+        raise ValueError("these jobs' dataset has no source (a Data built by hand), so no other process can "
+                         "load it: run with executor='local', workers=1, or load it with pnlib.load_dataset")
     results: dict[int, pd.DataFrame] = {}
     bar = tqdm(total=len(jobs), desc=f"{executor} grid", unit="job")
 
@@ -111,7 +117,7 @@ def run(jobs: list[Job], executor: str = "local", workers="auto", *, slurm: Slur
         bar.update()
 
     if executor == "local":
-        _local(jobs, resolve_workers(workers, jobs[0].threads), done)
+        _local(jobs, n_local, done, data)
     elif executor == "slurm":
         _slurm(jobs, slurm or Slurm(), done)
     else:
@@ -133,10 +139,10 @@ def _failed(job: Job, reason: str) -> pd.DataFrame:
                           "error": reason, "job_seconds": 0.0} for m, sel in cells])
 
 
-def _local(jobs, workers, done) -> None:
+def _local(jobs, workers, done, data=None) -> None:
     if workers == 1:  # in this process: no start-up cost, and the same code path as a worker
         for i, job in enumerate(jobs):
-            done(i, run_job(job))
+            done(i, run_job(job, data))
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed

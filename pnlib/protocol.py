@@ -105,7 +105,10 @@ class Experiment:
     # -- one trajectory ------------------------------------------------------------------
     def theta0(self, cfg: RunConfig, seed: int) -> dict:
         """θ₀ for (model, init, seed), drawn once and stored."""
-        path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{seed}-{store.config_hash(cfg.to_dict()['model_kwargs'])}.pt"
+        # the architecture depends on the data's shape too (channels, size, classes), not only on kwargs
+        arch = {"model_kwargs": cfg.to_dict()["model_kwargs"], "shape": self.fingerprint["shape"],
+                "classes": self.data.num_classes}
+        path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{seed}-{store.config_hash(arch)}.pt"
         if path.exists():
             return store.load_tensors(path)
         state = init_model(_build(cfg, self.data), cfg.init, seed).state_dict()
@@ -358,8 +361,8 @@ def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: in
     from . import executors
     t0 = time.perf_counter()
     jobs = [job for g in grids.values() for job in jobs_for(exp, g, range(seeds))]
-    summary = pd.concat(executors.run(jobs, executor, workers, slurm=slurm, dask_address=dask_address),
-                        ignore_index=True)
+    summary = pd.concat(executors.run(jobs, executor, workers, slurm=slurm, dask_address=dask_address,
+                                      data=exp.data), ignore_index=True)
     histories = pd.concat([grid_histories(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
     store.write_csv(exp.root / "summary.csv", summary)
     store.write_csv(exp.root / "histories.csv", histories)

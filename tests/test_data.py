@@ -222,7 +222,7 @@ def test_fake_data_is_learnable(tmp_path):
     assert (pred == d.y_test).float().mean() > 0.5
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="no system Fashion-MNIST")
+@pytest.mark.skipif(not D._system_fashion_dir().is_dir(), reason="no system Fashion-MNIST")
 def test_real_fashion_mnist(tmp_path):
     d = load_dataset("fashion_mnist", tmp_path, val_size=5000, test_size=None)
     assert d.X_train.shape[0] + d.X_val.shape[0] == 60_000 and d.X_val.shape[0] == 5000

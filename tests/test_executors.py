@@ -170,3 +170,12 @@ def test_workers_auto_fills_the_cores():
         executors.resolve_workers(0, 1)
     with pytest.raises(ValueError, match="unknown executor 'ray'"):
         executors.run([object()], "ray")
+
+
+def test_a_dataset_built_by_hand_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
+    handmade = dataclasses.replace(tiny_data, source=())
+    exp = Experiment(tmp_path, handmade, progress=False, threads=1)
+    with pytest.raises(ValueError, match="no source .* workers=1"):
+        run_grids(exp, tiny_grid(), 1, workers=2)
+    s, _ = run_grids(exp, tiny_grid(), 1, workers=1)
+    assert (s.status == "ok").all()

@@ -157,3 +157,15 @@ def test_previous_start_ablation_starts_from_the_last_solution(tiny_data, tmp_pa
     exp.run("persistent", cfg(K=2, start="previous"), seed=0)
     t = exp.trajectories("persistent", cfg(K=2, start="previous"), 0)
     assert t.start_hash[1] == _state_hash(exp.solution(t.key[0]))
+
+
+def test_one_results_folder_serves_datasets_of_different_shapes(tiny_data, tmp_path):
+    """θ₀ is cached per architecture, and the architecture follows the data's shape: a folder used
+    first with 3-channel images, then with 1-channel ones, draws a fitting θ₀ for each."""
+    import dataclasses
+    gray = dataclasses.replace(tiny_data, X_train=tiny_data.X_train[:, :1], X_val=tiny_data.X_val[:, :1],
+                               X_test=tiny_data.X_test[:, :1])
+    c = cfg(model="lenet5", model_kwargs={}, K=1, penalty=None)
+    for data in (tiny_data, gray):
+        rows = Experiment(tmp_path, data, progress=False).run("longer", c, seed=0)
+        assert (rows.status == "ok").all()

@@ -16,7 +16,7 @@ def test_own_training_loop_snippet_runs_and_persists():
     torch.manual_seed(0)
     ns = {}
     exec(compile(_block_after("### Use it in your own training loop"), "README.md", "exec"), ns)
-    penalty, model, theta0 = ns["penalty"], ns["model"], ns["theta0"]
+    penalty, theta0 = ns["penalty"], ns["theta0"]
     assert penalty.num_anchors == ns["K"] == 3
     a = penalty.anchors["0.weight"]
     assert (a[1] - a[0]).norm() > 0 and (a[2] - a[1]).norm() > 0      # each trajectory ended elsewhere
