@@ -37,3 +37,83 @@ def rates(table, by: list[str], outcome: str, also: tuple[str, ...] = ()):
     ci = [wilson(int(c), int(n)) for c, n in zip(out["count"], out["runs"])]
     out["ci_low"], out["ci_high"] = [c[0] for c in ci], [c[1] for c in ci]
     return out
+
+
+# -- verdicts: paired differences, Holm across a declared family, TOST for equivalence ---------------
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (same order as given)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def paired_t(a, b):
+    """Paired t-test of mean(a − b): (estimate, p, interval(level) -> (low, high), n)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    d = d[np.isfinite(d)]
+    n, est = len(d), float(d.mean()) if len(d) else float("nan")
+    if n < 2 or np.ptp(d) == 0:  # no spread: the point is exact, a difference of 0 is no evidence
+        p = 1.0 if (n and est == 0) or n < 2 else 0.0
+        return est, p, (lambda level: (est, est)), n
+    se = float(d.std(ddof=1) / np.sqrt(n))
+    p = float(2 * stats.t.sf(abs(est) / se, n - 1))
+    return est, p, (lambda level: tuple(float(x) for x in stats.t.interval(level, n - 1, loc=est, scale=se))), n
+
+
+def mcnemar(a, b):
+    """Paired binary outcomes (a and b succeed or fail on the same runs): the difference in success
+    rates, McNemar's exact p (binomial on the discordant pairs) and a Wald interval of the paired
+    difference."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    n = len(a)
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    est = (only_a - only_b) / n
+    p = float(stats.binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0
+    se = np.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 0.0)) / n
+
+    def interval(level):
+        z = stats.norm.ppf(0.5 + level / 2)
+        return float(est - z * se), float(est + z * se)
+    return est, p, interval, n
+
+
+def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
+    """One verdict per comparison of a family declared before the results.
+
+    Each comparison is a dict with ``claim``, ``comparison``, ``metric``, and paired outcomes ``a``
+    and ``b`` (``kind``: ``"t"`` for accuracies, ``"mcnemar"`` for success/failure). The estimate
+    is mean(a − b). p-values are Holm-adjusted across the family. The comparison ranked r-th by
+    p is tested at α/(m − r), Holm's own level, and its interval is given at that level:
+
+    * ``better`` / ``worse``: the Holm-adjusted p < α, in the direction of the estimate;
+    * ``equivalent``: otherwise, if the interval at level 1 − 2α/(m − r) lies inside ±``margin``
+      (two one-sided tests);
+    * ``inconclusive``: neither.
+    """
+    import pandas as pd
+    tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
+    p = np.array([t[1] for t in tests])
+    p_holm = holm(p)
+    rank = np.empty(len(p), dtype=int)
+    rank[np.argsort(p)] = np.arange(len(p))
+    rows = []
+    for c, (est, _, interval, n), ph, r in zip(comparisons, tests, p_holm, rank):
+        level = alpha / (len(p) - r)
+        lo, hi = interval(1 - level)
+        elo, ehi = interval(1 - 2 * level)
+        if ph < alpha:
+            verdict = "better" if est > 0 else "worse"
+        elif -margin < elo and ehi < margin:
+            verdict = "equivalent"
+        else:
+            verdict = "inconclusive"
+        rows.append({"claim": c["claim"], "comparison": c["comparison"], "metric": c["metric"], "n_seeds": n,
+                     "estimate": est, "ci_low": lo, "ci_high": hi, "ci_level": 1 - level, "p": p[len(rows)],
+                     "p_holm": ph, "margin": margin, "verdict": verdict})
+    return pd.DataFrame(rows)
