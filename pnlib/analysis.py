@@ -15,12 +15,14 @@ def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """Mean ± std over seeds per cell (model, init, mode, method, selection), and the paired
     difference to trajectory 1 of the same (dataset, model, init, seed) with its 95% t-interval."""
     keys = ["dataset", "model", "init"]
-    first = summary[summary.method == "trajectory 1"].drop_duplicates(keys + ["seed"])
+    # every persistent run of a seed repeats the same trajectory 1; take a row whose job did not fail
+    ones = summary[summary.method == "trajectory 1"]
+    first = ones.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(keys + ["seed"])
     base = first.set_index(keys + ["seed"])[metric]
     cells = summary[summary.method != "trajectory 1"]
     rows = []
     for (ds, model, init, mode, method, selection), g in pd.concat([first.assign(mode=""), cells]).groupby(
-            keys + ["mode", "method", "selection"], sort=False):
+            keys + ["mode", "method", "selection"], sort=False, dropna=False):
         diffs = [getattr(r, metric) - base.get((ds, model, init, r.seed), np.nan) for r in g.itertuples()]
         d_mean, d_lo, d_hi = mean_ci(diffs)
         vals = g[metric].to_numpy(dtype=float)

@@ -28,12 +28,6 @@ def number(name: str, value, *, minimum: float = 0.0, inclusive: bool = False, b
         raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
 
 
-def fraction(name: str, value) -> None:
-    """A number in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value <= 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1]; got {value!r}")
-
-
 def boolean(name: str, value) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False; got {value!r}")
@@ -59,8 +53,11 @@ def as_tuple(name: str, value, item=str) -> tuple:
     if not isinstance(value, (list, tuple)) or not value:
         raise ValueError(f"{name} must be a non-empty list, e.g. -p {name} a,b or -y \"{name}: [a, b]\"; "
                          f"got {value!r}")
+    if any(isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or -y \"{name}: [a, b]\"; "
+                         f"got {value!r}")
     try:
-        return tuple(v if isinstance(v, item) and not isinstance(v, bool) else item(v) for v in value)
+        return tuple(v if isinstance(v, item) else item(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or "
                          f"-y \"{name}: [a, b]\"; got {value!r}") from None

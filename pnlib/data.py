@@ -8,7 +8,7 @@ download fails with a message naming the file instead of a cryptic error later.
 Where the data come from (``locate``): CIFAR-10 in the data folder, then Fashion-MNIST in the
 data folder or Debian's ``/usr/share/datasets``, then (``download=True``) torchvision's downloaders,
 CIFAR-10 first, with a short connect timeout so that an offline machine moves on at once.
-``python -m pnlib.data check`` runs that search before ``make run`` trains anything.
+``python -m pnlib check-data`` runs that search before ``make run`` trains anything.
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from . import checks
+from .models import BUILTIN_MODELS
 
 EXECUTORS = ("local", "slurm", "dask")
 
@@ -34,6 +35,7 @@ class Job:
     seed: int
     mode: str = ""           # the grid's name for the persistent mode
     threads: int = 1         # torch CPU threads of this job (part of its result's identity)
+    device: str = "cpu"      # the submitting process's device: results are keyed and read back there
 
     @property
     def label(self) -> str:
@@ -66,8 +68,9 @@ def run_job(job: Job, data=None) -> pd.DataFrame:
     torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
     try:
-        data = data if data is not None else _data(job.data, str(default_device()))
-        exp = Experiment(job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None)
+        data = data if data is not None else _data(job.data, job.device)
+        exp = Experiment(job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None,
+                         threads=job.threads)
         rows = exp.run(job.method, job.cfg, job.seed).assign(mode=job.mode)
     except Exception as exc:  # one broken job must not take the grid down
         rows = _failed(job, f"{type(exc).__name__}: {exc}")
@@ -107,6 +110,10 @@ def run(jobs: list[Job], executor: str = "local", workers="auto", *, slurm: Slur
     if n_local != 1 and not all(job.data for job in jobs):
         raise ValueError("these jobs' dataset has no source (a Data built by hand), so no other process can "
                          "load it: run with executor='local', workers=1, or load it with pnlib.load_dataset")
+    registered = sorted({job.cfg.model for job in jobs} - set(BUILTIN_MODELS))
+    if n_local != 1 and registered:
+        raise ValueError(f"model(s) {', '.join(registered)} were registered in this process only, so other "
+                         f"processes cannot build them: run with executor='local', workers=1")
     results: dict[int, pd.DataFrame] = {}
     bar = tqdm(total=len(jobs), desc=f"{executor} grid", unit="job")
 

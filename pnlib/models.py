@@ -201,6 +201,7 @@ _BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
 
 
 MODELS = _BUILDERS.keys()  # a live view: registered models appear in it
+BUILTIN_MODELS = tuple(_BUILDERS)  # what every process can build (worker processes do not see registrations)
 
 
 def register_model(name: str, builder: Callable[..., nn.Module]) -> None:

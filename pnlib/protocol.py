@@ -185,7 +185,8 @@ class Experiment:
         checks.choice("method", method, METHODS)
         run = self._run_dir(method, cfg, seed, run_id)
         if run.done("summary.csv") and self._trained(run):
-            return pd.read_csv(run.file("summary.csv"))
+            # CSV reads an empty mode/selection back as NaN; keep them "" as when the rows were made
+            return pd.read_csv(run.file("summary.csv")).fillna({"mode": "", "selection": ""})
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         records = getattr(self, f"_{method}")(cfg, seed)
@@ -335,7 +336,8 @@ def jobs_for(exp: Experiment, modes: dict[str, RunConfig], seeds) -> list:
     come first across seeds, so concurrent workers start on different trajectories 1."""
     from .executors import Job
     plain = replace(next(iter(modes.values())), penalty=None)
-    common = dict(root=str(exp.root), data=exp.data.source, threads=exp.threads or 1)
+    common = dict(root=str(exp.root), data=exp.data.source, threads=exp.threads or 1,
+                  device=str(exp.data.X_train.device))
     jobs = [Job(method="persistent", cfg=c, seed=seed, mode=mode, **common) for mode, c in modes.items() for seed in seeds]
     return jobs + [Job(method=m, cfg=plain, seed=seed, **common) for m in ("restarts", "longer") for seed in seeds]
 

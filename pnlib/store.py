@@ -125,7 +125,8 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 def append_line(path, line: str) -> None:
-    """Append one line (a single write with O_APPEND: whole lines, even from several processes)."""
+    """Append one line (a single write with O_APPEND: whole lines from several processes on a local
+    filesystem; NFS does not promise that, so on a cluster this log is a record, not a proof)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666 & ~_UMASK)

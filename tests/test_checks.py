@@ -30,7 +30,7 @@ def test_list_parameters_accept_lists_and_comma_separated_strings(value, item, e
     assert checks.as_tuple("models", value, item) == expected
 
 
-@pytest.mark.parametrize("value", [3, None, [], "", ["a", None]])
+@pytest.mark.parametrize("value", [3, None, [], "", ["a", None], [True], [4, False]])
 def test_bad_list_parameters_show_both_forms(value):
     with pytest.raises(ValueError, match=r"-p widths a,b or -y \"widths: \[a, b\]\""):
         checks.as_tuple("widths", value, int)

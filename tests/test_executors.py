@@ -179,3 +179,30 @@ def test_a_dataset_built_by_hand_runs_here_and_is_refused_elsewhere(tiny_data, t
         run_grids(exp, tiny_grid(), 1, workers=2)
     s, _ = run_grids(exp, tiny_grid(), 1, workers=1)
     assert (s.status == "ok").all()
+
+
+def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data):
+    """Reused runs come back from CSV, where an empty mode or selection reads as NaN: the
+    comparison must still hold trajectory 1 and the longer run."""
+    from pnlib import analysis
+    again = summary(tiny_data, serial[1], workers=1)
+    pd.testing.assert_frame_equal(again, serial[0], check_dtype=False)
+    table = analysis.compare(run_grids(Experiment(serial[1], tiny_data, progress=False, threads=1),
+                                       tiny_grid(), 2, workers=1)[0])
+    assert {"trajectory 1", "longer", "restarts", "persistent", "re-runs from θ₀"} == set(table.method)
+
+
+def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
+    from torch import nn
+
+    from pnlib.models import _BUILDERS, register_model
+    register_model("tiny_exec_net", lambda num_classes, in_channels, image_size:
+                   nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, num_classes)))
+    try:
+        g = {"t": grid(CFG, "tiny_exec_net", "default", {})}
+        exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
+        with pytest.raises(ValueError, match="registered in this process only.*workers=1"):
+            run_grids(exp, g, 1, workers=2)
+        assert (run_grids(exp, g, 1, workers=1)[0].status == "ok").all()
+    finally:
+        del _BUILDERS["tiny_exec_net"]
