@@ -186,7 +186,8 @@ class Experiment:
         run = self._run_dir(method, cfg, seed, run_id)
         if run.done("summary.csv") and self._trained(run):
             # CSV reads an empty mode/selection back as NaN; keep them "" as when the rows were made
-            return pd.read_csv(run.file("summary.csv")).fillna({"mode": "", "selection": ""})
+            return pd.read_csv(run.file("summary.csv"), dtype={"mode": object, "selection": object}).fillna(
+                {"mode": "", "selection": ""})
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         records = getattr(self, f"_{method}")(cfg, seed)
