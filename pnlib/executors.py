@@ -64,7 +64,6 @@ def run_job(job: Job, data=None) -> pd.DataFrame:
     """Run one job in this process (on ``data``, else the dataset rebuilt from ``job.data``); never
     raises (a failure becomes rows with ``status="failed"``)."""
     from .protocol import Experiment
-    from .training import default_device
     torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
     try:
@@ -136,7 +135,8 @@ def run(jobs: list[Job], executor: str = "local", workers="auto", *, slurm: Slur
 def _failed(job: Job, reason: str) -> pd.DataFrame:
     """The rows the job would have given, with ``status="failed"`` and the error: a failure is a row
     of the table, never a gap."""
-    name = "re-runs from θ₀" if job.method == "persistent" and job.cfg.penalty is None else job.method
+    from .protocol import method_name
+    name = method_name(job.method, job.cfg)
     cells = {"persistent": [("trajectory 1", ""), (name, "selected"), (name, "ensemble")],
              "restarts": [("restarts", "selected"), ("restarts", "ensemble")], "longer": [("longer", "")]}[job.method]
     epochs = job.cfg.train.num_epochs

@@ -18,6 +18,8 @@ import types
 from functools import partial
 
 from . import checks, store
+from .data import DATASETS
+from .executors import EXECUTORS
 from .inits import INITS
 from .models import MODELS
 from .persistence import GRANULARITIES, KERNELS, parse_schedule
@@ -88,14 +90,14 @@ PARAMETERS = {
     "strength": _nonneg, "ts_strength": _nonneg, "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
     "kernel": _keep(checks.choice, KERNELS), "granularity": _keep(checks.choice, GRANULARITIES), "schedule": _schedule,
     # data and models
-    "dataset": _keep(checks.choice, ("auto", "cifar10", "fashion_mnist")),
+    "dataset": _keep(checks.choice, DATASETS),
     "init": _keep(checks.choice, tuple(INITS)),
     "poor_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "poor")),
     "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
     "models": _items(str, _big_model), "alexnet_width": _positive,
     "compile": _keep(checks.boolean),
     # where the grid runs (pnlib.executors)
-    "executor": _keep(checks.choice, ("local", "slurm", "dask")),
+    "executor": _keep(checks.choice, EXECUTORS),
     "workers": lambda name, v: v if v == "auto" else _int(name, v), "threads": _int,
     "slurm_partition": _optional(_keep(checks.string)), "slurm_gpus": _count, "slurm_cpus": _int,
     "slurm_time_min": _int, "slurm_array_parallelism": _int, "dask_address": _optional(_keep(checks.string)),

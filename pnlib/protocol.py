@@ -71,6 +71,11 @@ def _build(cfg: RunConfig, data):
                        image_size=data.image_size, **dict(cfg.model_kwargs))
 
 
+def method_name(method: str, cfg: RunConfig) -> str:
+    """The name a run's rows carry: a persistent run without penalty is the re-runs from θ₀."""
+    return "re-runs from θ₀" if method == "persistent" and cfg.penalty is None else method
+
+
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
 
@@ -260,7 +265,7 @@ class Experiment:
         """Tidy rows in the one vocabulary: ``method`` is trajectory 1 / persistent / re-runs from θ₀
         (a persistent run without penalty) / restarts / longer; ``selection`` says which of the K
         solutions (chosen on validation, or their ensemble)."""
-        name = "re-runs from θ₀" if method == "persistent" and cfg.penalty is None else method
+        name = method_name(method, cfg)
         base = {"dataset": self.data.name, "model": cfg.model, "init": cfg.init,
                 "mode": _mode(cfg) if name == "persistent" else "", "K": cfg.K, "seed": seed}
         ok = [r for r in records if r["status"] == "ok"]
