@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import stats
 from .stats import mean_ci
 from .training import score
 
@@ -93,42 +94,140 @@ def readable(table: pd.DataFrame, by: list[str], metric: str = "test_acc") -> pd
     return out
 
 
-def interpolation(exp, runs: dict, seed: int, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+def interpolation(exp, runs: dict, seeds, splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
                   a: str = "a1", b: str = "a2") -> pd.DataFrame:
     """Loss and accuracy along the line from solution ``a`` to ``b`` of the persistent run of each
-    labelled RunConfig (label -> config), on each named split (name -> (X, y))."""
+    labelled RunConfig (label -> config), on each named split (name -> (X, y)), for each seed
+    (an int or a list of them)."""
     curves = []
-    for label, cfg in runs.items():
-        sol = exp.solutions("persistent", cfg, seed)
-        for split, (X, y) in splits.items():
-            curves.append(interpolate(exp.model(cfg), sol[a], sol[b], X, y).assign(run=label, split=split))
+    for seed in [seeds] if isinstance(seeds, int) else seeds:
+        for label, cfg in runs.items():
+            sol = exp.solutions("persistent", cfg, seed)
+            for split, (X, y) in splits.items():
+                curves.append(interpolate(exp.model(cfg), sol[a], sol[b], X, y).assign(run=label, split=split, seed=seed))
     return pd.concat(curves, ignore_index=True)
 
 
-def barriers(curves: pd.DataFrame, by: list[str]) -> pd.Series:
-    """The loss barrier on each interpolation line: max loss − the higher of its two ends."""
-    return curves.groupby(by).apply(lambda d: d.loss.max() - max(d.loss.iloc[0], d.loss.iloc[-1]),
-                                    include_groups=False).rename("barrier (max loss − higher end point)")
+def barriers(curves: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The loss barrier on each interpolation line (max loss − the higher of its two ends), mean
+    and 95% t-interval over seeds per group of ``by``."""
+    per_seed = curves.groupby(by + ["seed"]).apply(lambda d: d.loss.max() - max(d.loss.iloc[0], d.loss.iloc[-1]),
+                                                   include_groups=False).rename("barrier")
+    rows = [dict(zip(by, k if isinstance(k, tuple) else (k,)), seeds=len(g), **dict(zip(
+        ("barrier (max loss − higher end point)", "ci_low", "ci_high"), mean_ci(g)))) for k, g in per_seed.groupby(by)]
+    return pd.DataFrame(rows)
 
 
-def saturation_by_trajectory(exp, runs: dict, seed: int, X: torch.Tensor, layers: list[str]) -> pd.DataFrame:
-    """Share of saturated activations per layer of every trajectory k of the persistent run of each
-    labelled RunConfig (trained here if needed)."""
+# -- choosing settings on validation, then verdicts ---------------------------------------------------
+def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
+    """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
+    candidate E and seed): the smallest E whose doubling gains less than ``margin`` in mean
+    validation accuracy. If no candidate passes, the largest E that has a doubling, marked not
+    converged."""
+    t = pilot[pilot.status == "ok"].groupby("epochs").val_acc.agg(["mean", "std", "size"]).rename(
+        columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
+    t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
+    t["converged"] = t.gain_from_doubling < margin
+    ok = t.index[t.converged]
+    doubled = t.index[t.gain_from_doubling.notna()]
+    if not len(doubled):
+        raise ValueError("the pilot needs candidates E and 2E (e.g. 2, 4, 8, 16) to measure a doubling")
+    E = int(ok.min()) if len(ok) else int(doubled.max())
+    t["chosen"] = t.index == E
+    return E, t.reset_index().rename(columns={"epochs": "E"})
+
+
+def sensitivity(summary: pd.DataFrame, settings: dict) -> tuple[str, pd.DataFrame]:
+    """Mean validation accuracy (selected solution and ensemble) of each penalty setting (mode
+    label -> PenaltyConfig) over the tuning seeds, and the label with the best selected one. The
+    test set plays no part."""
     rows = []
-    for label, cfg in runs.items():
-        exp.run("persistent", cfg, seed)
-        for r in exp.trajectories("persistent", cfg, seed).itertuples():
-            if r.status == "ok":
-                fractions = saturation(exp.model(cfg, exp.solution(r.key)), X, layers)
-                rows += [{"mode": label, "k": r.k, "layer": layer, "saturated": frac, "test_acc": r.test_acc}
-                         for layer, frac in fractions.items()]
+    for label, pen in settings.items():
+        g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
+        sel, ens = g[g.selection == "selected"].val_acc, g[g.selection == "ensemble"].val_acc
+        rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
+                     "seeds": len(sel), "val_acc (selected)": sel.mean(), "val_acc (ensemble)": ens.mean(),
+                     "diverged": int((g.status == "diverged").sum())})
+    t = pd.DataFrame(rows)
+    best = t.loc[t["val_acc (selected)"].idxmax(), "setting"]
+    return best, t.assign(chosen=t.setting == best)
+
+
+def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
+    """One side of a declared comparison: the summary rows of this init, method, mode and selection
+    (trajectory 1 is the same run in every mode, so its mode is not part of it)."""
+    spec = {"init": init, "method": method, "mode": mode, "selection": selection}
+    return {k: v for k, v in spec.items() if not (k == "mode" and method == "trajectory 1")}
+
+
+def describe(spec: dict) -> str:
+    """A comparison side as text: ``persistent [full] (selected), small_normal init``."""
+    text = spec["method"] + (f" [{spec['mode']}]" if spec.get("mode") else "")
+    text += f" ({spec['selection']})" if spec.get("selection") else ""
+    return text + (f", {spec['init']} init" if "init" in spec else "")
+
+
+def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
+    """``metric`` per seed of the rows matching every column of ``spec`` (trajectory 1, repeated by
+    every persistent run of a seed, is taken once, from a job that did not fail)."""
+    rows = summary
+    for col, value in spec.items():
+        rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
+    rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates("seed")
+    return rows.set_index("seed")[metric].astype(float)
+
+
+def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metric: str = "test_acc",
+                  alpha: float = 0.05) -> pd.DataFrame:
+    """``stats.verdicts`` on a family declared before the results: each entry is ``{"claim": ..., "a":
+    spec, "b": spec}`` (column filters of the summary, see ``paired_values``); the estimate is the
+    paired mean of a − b over the seeds both have."""
+    comparisons = []
+    for c in family:
+        a, b = paired_values(summary, c["a"], metric), paired_values(summary, c["b"], metric)
+        common = a.index.intersection(b.index)
+        if not len(common):
+            raise ValueError(f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
+                             f"is one side missing from the summary?")
+        comparisons.append({"claim": c["claim"], "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
+                            "metric": metric, "a": a[common].to_numpy(), "b": b[common].to_numpy()})
+    return stats.verdicts(comparisons, margin, alpha)
+
+
+def conclusions(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One line per claim from its comparisons' verdicts: ``supported`` (every one better),
+    ``refuted`` (none better, at least one worse), ``no difference`` (every one equivalent),
+    ``mixed`` (some better, not all), ``open`` (otherwise: inconclusive)."""
+    rows = []
+    for claim, g in verdicts.groupby("claim", sort=False):
+        v = g.verdict
+        status = ("supported" if (v == "better").all() else "mixed" if (v == "better").any()
+                  else "refuted" if (v == "worse").any() else "no difference" if (v == "equivalent").all() else "open")
+        rows.append({"claim": claim, "status": status, **{k: int((v == k).sum()) for k in
+                                                         ("better", "worse", "equivalent", "inconclusive")}})
+    return pd.DataFrame(rows)
+
+
+def saturation_by_trajectory(exp, runs: dict, seeds, X: torch.Tensor, layers: list[str]) -> pd.DataFrame:
+    """Share of saturated activations per layer of every trajectory k of the persistent run of each
+    labelled RunConfig (trained here if needed), for each seed (an int or a list)."""
+    rows = []
+    for seed in [seeds] if isinstance(seeds, int) else seeds:
+        for label, cfg in runs.items():
+            exp.run("persistent", cfg, seed)
+            for r in exp.trajectories("persistent", cfg, seed).itertuples():
+                if r.status == "ok":
+                    fractions = saturation(exp.model(cfg, exp.solution(r.key)), X, layers)
+                    rows += [{"mode": label, "seed": seed, "k": r.k, "layer": layer, "saturated": frac,
+                              "test_acc": r.test_acc} for layer, frac in fractions.items()]
     return pd.DataFrame(rows)
 
 
 def selected_on_validation(summary: pd.DataFrame, histories: pd.DataFrame) -> bool:
     """Whether every selected persistent solution (and re-run) is the trajectory with the best
     final validation accuracy of its run: the test set chose nothing."""
-    run = ["model", "init", "mode", "seed"]
+    run = ["model", "init", "method", "mode", "seed"]
     best = histories.sort_values("epoch").groupby(run + ["k"]).val_acc.last().groupby(run).max()
-    chosen = summary[(summary.selection == "selected") & (summary.method != "restarts")].set_index(run).val_acc
+    chosen = summary[(summary.selection == "selected") & summary.method.isin(best.index.unique("method"))
+                     & (summary.status == "ok")].set_index(run).val_acc
     return bool(np.allclose(chosen.to_numpy(), best.reindex(chosen.index).to_numpy(), equal_nan=True))

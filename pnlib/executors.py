@@ -30,7 +30,7 @@ EXECUTORS = ("local", "slurm", "dask")
 class Job:
     root: str                # the experiment's results folder
     data: tuple              # Data.source: how the worker loads the same splits
-    method: str              # persistent | restarts | longer
+    method: str              # persistent | restarts | longer | snapshot | kick | repulsive
     cfg: object              # RunConfig
     seed: int
     mode: str = ""           # the grid's name for the persistent mode
@@ -138,7 +138,7 @@ def _failed(job: Job, reason: str) -> pd.DataFrame:
     from .protocol import method_name
     name = method_name(job.method, job.cfg)
     cells = {"persistent": [("trajectory 1", ""), (name, "selected"), (name, "ensemble")],
-             "restarts": [("restarts", "selected"), ("restarts", "ensemble")], "longer": [("longer", "")]}[job.method]
+             "longer": [("longer", "")]}.get(job.method, [(name, "selected"), (name, "ensemble")])
     epochs = job.cfg.train.num_epochs
     return pd.DataFrame([{"dataset": dict(job.data).get("name"), "model": job.cfg.model, "init": job.cfg.init, "mode": job.mode, "K": job.cfg.K,
                           "seed": job.seed, "method": m, "selection": sel,

@@ -247,6 +247,12 @@ class PersistentPenalty:
         s2 = torch.cat(s2, 1)
         self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
 
+    def set_anchors(self, states: list[dict[str, torch.Tensor]]) -> None:
+        """Replace every anchor (the repulsive ensemble moves them every step: ``pnlib.baselines``)."""
+        self.anchors, self.sigma2 = {}, torch.zeros(0)
+        for s in states:
+            self.add_anchor(s)
+
     # -- the two ways to apply the penalty ------------------------------------------------
     def strength_at(self, progress: float) -> float:
         """λ(t)."""

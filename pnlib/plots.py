@@ -140,3 +140,36 @@ def saturation(table: pd.DataFrame, title: str):
                     height=3.2, aspect=1.2)
     g.figure.suptitle(title, y=1.04)
     return g.figure
+
+
+def pilot(summary: pd.DataFrame, chosen: int, title: str):
+    """Validation accuracy of single runs against their length E (one line per seed, and the
+    mean), with the chosen E marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    sns.lineplot(data=summary, x="epochs", y="val_acc", units="seed", estimator=None, color="0.7", lw=1, ax=ax)
+    sns.lineplot(data=summary, x="epochs", y="val_acc", errorbar=None, marker="o", ax=ax, label="mean over seeds")
+    ax.axvline(chosen, ls="--", color="C3", label=f"chosen E = {chosen}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="epochs E of one trajectory", ylabel="validation accuracy", title=title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def verdicts(table: pd.DataFrame, margin: float, title: str):
+    """Each comparison's paired estimate with its Holm-level interval, coloured by verdict, and
+    the equivalence margin shaded."""
+    colours = {"better": "C2", "worse": "C3", "equivalent": "C0", "inconclusive": "0.5"}
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(table) + 1.2))
+    y = np.arange(len(table))[::-1]
+    ax.axvspan(-margin, margin, color="C0", alpha=0.12, label=f"±{margin:g} margin")
+    ax.axvline(0, color="k", lw=0.8)
+    for v, colour in colours.items():
+        m = (table.verdict == v).to_numpy()
+        if m.any():
+            ax.errorbar(table.estimate[m], y[m], xerr=[table.estimate[m] - table.ci_low[m],
+                                                     table.ci_high[m] - table.estimate[m]],
+                        fmt="o", color=colour, capsize=2, label=v)
+    ax.set_yticks(y, table.comparison, fontsize="x-small")
+    ax.set(xlabel="paired difference (a − b)", title=title)
+    ax.legend(fontsize="x-small", loc="lower right")
+    return fig

@@ -80,7 +80,9 @@ def _big_model(name, value):  # notebook 04's models: every registered one but t
 
 PARAMETERS = {
     # sizes and seeds
-    "K": _int, "seeds": _int, "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
+    "K": _int, "seeds": _int, "secondary_seeds": _int, "tuning_seeds": _int,
+    "pilot_epochs": _items(int, checks.integer), "margin": _positive, "larger_lr": _positive,
+    "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)), "fixed_bandwidth": _positive, "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
     "batch_size": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
     "kink_steps": _int, "ts_runs": _int, "ts_cap": _int,
     "widths": _items(int, checks.integer), "ts_ks": _items(int, partial(checks.integer, minimum=2)),
@@ -117,9 +119,14 @@ PRESETS = {
         "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       ts_ks=tuple(range(6, 21)), ts_runs=2000, ts_cap=100000)},
     "03_lenet": {
-        "smoke": dict(seeds=1, K=2, num_epochs=1, train_size=512, val_size=256, test_size=512),
-        "cpu": dict(seeds=3, K=3, num_epochs=4, train_size=10000, val_size=5000, test_size=None),
-        "paper": dict(seeds=5, K=3, num_epochs=30, train_size=None, val_size=5000, test_size=None)},
+        "smoke": dict(seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
+                      val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",)),
+        "cpu": dict(seeds=10, secondary_seeds=5, tuning_seeds=2, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
+                    val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
+                    sweep_kernels=("gaussian", "inverse")),
+        "paper": dict(seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
+                      train_size=None, val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
+                      sweep_kernels=("gaussian", "inverse"))},
     "04_cifar": {
         "smoke": dict(models=("alexnet", "resnet20"), seeds=1, K=2, num_epochs=1, train_size=256, val_size=128,
                       test_size=256, alexnet_width=0.25),

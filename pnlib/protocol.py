@@ -27,7 +27,7 @@ from .models import MODELS, build_model
 from .persistence import PenaltyConfig, PersistentPenalty, select_modules
 from .training import DivergedError, TrainConfig, fit, predict_logits, score
 
-METHODS = ("persistent", "restarts", "longer")
+METHODS = ("persistent", "restarts", "longer", "snapshot", "kick", "repulsive")  # the last three: pnlib.baselines
 STARTS = ("init", "previous")
 SELECT_BY = ("val_acc", "val_loss")
 
@@ -72,8 +72,10 @@ def _build(cfg: RunConfig, data):
 
 
 def method_name(method: str, cfg: RunConfig) -> str:
-    """The name a run's rows carry: a persistent run without penalty is the re-runs from θ₀."""
-    return "re-runs from θ₀" if method == "persistent" and cfg.penalty is None else method
+    """The name a run's rows carry: a persistent run without penalty is the re-runs from θ₀; the
+    baselines of ``pnlib.baselines`` have their own (``snapshot (SGDR)``, ...)."""
+    from .baselines import NAMES
+    return "re-runs from θ₀" if method == "persistent" and cfg.penalty is None else NAMES.get(method, method)
 
 
 def _iso(t: float) -> str:
@@ -157,7 +159,7 @@ class Experiment:
                   "diverged_step": None}
         try:
             hist = fit(model, self.data, train, penalty=pen, seed=data_seed, checkpoint=run.file("checkpoint.pt"),
-                       progress=self.progress, desc=label)
+                       progress=self.progress, desc=label, on_epoch=self._save_early(run))
             store.write_csv(run.file("history.csv"), hist)
             store.save_tensors(run.file("model.pt"), model.state_dict())
             logits = {s: predict_logits(model, getattr(self.data, f"X_{s}"), train.eval_batch_size, train.amp)
@@ -178,6 +180,15 @@ class Experiment:
         run.file("checkpoint.pt").unlink(missing_ok=True)
         return record
 
+    @staticmethod
+    def _save_early(run):
+        """The state after the first epoch (``early.pt``): the random-kick control measures the
+        penalty's early displacement from it (``pnlib.baselines``)."""
+        def save(epoch, model):
+            if epoch == 1:
+                store.save_tensors(run.file("early.pt"), model.state_dict())
+        return save
+
     def logits(self, key: str) -> dict:
         return store.load_tensors(self.root / "trajectories" / key / "logits.pt")
 
@@ -195,7 +206,8 @@ class Experiment:
                 {"mode": "", "selection": ""})
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(_build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
-        records = getattr(self, f"_{method}")(cfg, seed)
+        from .baselines import PRODUCERS
+        records = PRODUCERS[method](self, cfg, seed) if method in PRODUCERS else getattr(self, f"_{method}")(cfg, seed)
         # who trained each trajectory stays in its metrics.json: the run's table holds results only
         trajs = pd.DataFrame([{"k": k + 1, **{f: v for f, v in r.items() if f != "trained_by"}}
                               for k, r in enumerate(records)])
@@ -319,11 +331,13 @@ def _mode(cfg: RunConfig) -> str:
 
 
 def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, augment: bool = False,
-         device: torch.device | None = None, **model_kwargs) -> dict[str, RunConfig]:
+         device: torch.device | None = None, num_epochs: int | None = None, K: int | None = None,
+         **model_kwargs) -> dict[str, RunConfig]:
     """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
-    (no penalty), ``full``, and each named ``partial`` subset (module-name patterns)."""
+    (no penalty), ``full``, and each named ``partial`` subset (module-name patterns).
+    ``num_epochs`` / ``K`` replace the config's (e.g. the E a pilot chose)."""
     gpu = device is not None and device.type == "cuda"
-    train = TrainConfig(num_epochs=cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+    train = TrainConfig(num_epochs=num_epochs or cfg.num_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
                         weight_decay=cfg.weight_decay, lr_schedule="cosine", augment=augment, amp=gpu,
                         channels_last=gpu, compile=bool(getattr(cfg, "compile", False)))
 
@@ -332,51 +346,71 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
                              strength=cfg.strength, schedule=cfg.schedule)
 
     modes = {"re-runs from θ₀": None, "full": penalty(), **{name: penalty(pats) for name, pats in partial.items()}}
-    return {mode: RunConfig(model=model, model_kwargs=model_kwargs, init=init, K=cfg.K, train=train, penalty=pen)
+    return {mode: RunConfig(model=model, model_kwargs=model_kwargs, init=init, K=K or cfg.K, train=train, penalty=pen)
             for mode, pen in modes.items()}
 
 
-def jobs_for(exp: Experiment, modes: dict[str, RunConfig], seeds) -> list:
-    """A grid as a list of jobs: a persistent run per (mode, seed) (``penalty=None`` gives the
-    re-runs from θ₀), then the equal-compute restarts and longer runs of the plain config. Modes
-    come first across seeds, so concurrent workers start on different trajectories 1."""
-    from .executors import Job
+def penalty_settings(base: RunConfig, strengths, kernels, bandwidths) -> dict[str, RunConfig]:
+    """``base`` with every penalty setting λ × kernel × bandwidth, by label ``λ=… · kernel · bandwidth``."""
+    return {f"λ={lam:g} · {kern} · {bw if bw == 'travel' else f'fixed {bw:g}'}":
+            replace(base, penalty=replace(base.penalty, strength=lam, kernel=kern, bandwidth=bw))
+            for lam in strengths for kern in kernels for bw in bandwidths}
+
+
+def grid_cells(modes: dict[str, RunConfig]) -> list[tuple[str, str, RunConfig]]:
+    """A grid's cells: a persistent run per mode (``penalty=None`` gives the re-runs from θ₀),
+    then the equal-compute restarts and longer runs of the plain config."""
     plain = replace(next(iter(modes.values())), penalty=None)
+    return [("persistent", mode, c) for mode, c in modes.items()] + [(m, "", plain) for m in ("restarts", "longer")]
+
+
+def cell_jobs(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds) -> list:
+    """One job per (cell, seed); a cell is (method, mode label, RunConfig). Cells come first across
+    seeds, so concurrent workers start on different trajectories 1."""
+    from .executors import Job
     common = dict(root=str(exp.root), data=exp.data.source, threads=exp.threads or 1,
                   device=str(exp.data.X_train.device))
-    jobs = [Job(method="persistent", cfg=c, seed=seed, mode=mode, **common) for mode, c in modes.items() for seed in seeds]
-    return jobs + [Job(method=m, cfg=plain, seed=seed, **common) for m in ("restarts", "longer") for seed in seeds]
+    return [Job(method=m, cfg=c, seed=seed, mode=mode, **common) for m, mode, c in cells for seed in seeds]
 
 
-def grid_histories(exp: Experiment, modes: dict[str, RunConfig], seeds) -> pd.DataFrame:
-    """Per-epoch histories of every finished persistent trajectory in the grid (k, mode, seed)."""
+def cell_histories(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds) -> pd.DataFrame:
+    """Per-epoch histories of every finished trajectory of the cells (method, mode, seed, k)."""
     out = []
     for seed in seeds:
-        for mode, c in modes.items():
-            if not exp._run_dir("persistent", c, seed).done("trajectories.csv"):
+        for method, mode, c in cells:
+            if not exp._run_dir(method, c, seed).done("trajectories.csv"):
                 continue  # a failed job: its rows in the summary say why
-            for r in exp.trajectories("persistent", c, seed).itertuples():
+            for r in exp.trajectories(method, c, seed).itertuples():
                 if r.status == "ok":
-                    out.append(exp.history(r.key).assign(model=c.model, init=c.init, mode=mode, seed=seed, k=r.k))
+                    out.append(exp.history(r.key).assign(model=c.model, init=c.init, method=method_name(method, c),
+                                                          mode=mode, seed=seed, k=r.k))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int, *, executor: str = "local",
-              workers="auto", slurm=None, dask_address: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every grid over seeds 0 … seeds − 1 on ``executor`` (see ``pnlib.executors``): the summary
-    rows (failed jobs included, with their error) and the per-epoch histories, also written to
-    ``summary.csv`` and ``histories.csv`` in the experiment folder."""
+def run_cells(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds, *, executor: str = "local",
+              workers="auto", slurm=None, dask_address: str | None = None, name: str = "summary"):
+    """Every cell (method, mode label, RunConfig) over ``seeds`` on ``executor`` (see
+    ``pnlib.executors``): the summary rows (failed jobs included, with their error) and the
+    per-epoch histories, also written to ``<name>.csv`` and ``<name>_histories.csv``."""
     from . import executors
     t0 = time.perf_counter()
-    jobs = [job for g in grids.values() for job in jobs_for(exp, g, range(seeds))]
+    seeds = list(seeds)
+    jobs = cell_jobs(exp, cells, seeds)
     summary = pd.concat(executors.run(jobs, executor, workers, slurm=slurm, dask_address=dask_address,
                                       data=exp.data), ignore_index=True)
-    histories = pd.concat([grid_histories(exp, g, range(seeds)) for g in grids.values()], ignore_index=True)
-    store.write_csv(exp.root / "summary.csv", summary)
-    store.write_csv(exp.root / "histories.csv", histories)
+    histories = cell_histories(exp, cells, seeds)
+    store.write_csv(exp.root / f"{name}.csv", summary)
+    store.write_csv(exp.root / ("histories.csv" if name == "summary" else f"{name}_histories.csv"), histories)
     failed = summary[summary.status == "failed"]
-    print(f"{len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in {(time.perf_counter() - t0) / 60:.1f} min"
-          f" on {exp.data.X_train.device}; finished runs are reused, so a rerun is fast"
-          + (f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say why): rerun to "
-             f"resume them" if len(failed) else ""))
+    print(f"{name}: {len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in "
+          f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device}; finished runs are reused, so a "
+          f"rerun is fast" + (f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say "
+                              f"why): rerun to resume them" if len(failed) else ""))
     return summary, histories
+
+
+def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int, **executor):
+    """Every grid (``grid``'s persistent modes, plus restarts and longer) over seeds 0 … seeds − 1:
+    ``run_cells`` on their ``grid_cells``."""
+    cells = [c for modes in grids.values() for c in grid_cells(modes)]
+    return run_cells(exp, cells, range(seeds), **executor)

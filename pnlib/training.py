@@ -122,13 +122,14 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0,
-        checkpoint: str | Path | None = None, progress: bool = True, desc: str = "") -> pd.DataFrame:
+        checkpoint: str | Path | None = None, progress: bool = True, desc: str = "", on_epoch=None) -> pd.DataFrame:
     """Train ``model`` on ``data`` (a ``pnlib.data.Data``) and return the per-epoch history.
 
     ``seed`` fixes the batch order, augmentation and dropout. With ``checkpoint`` set, state is
     saved every ``cfg.checkpoint_every`` epochs and an existing checkpoint is resumed, so an
     interrupted trajectory ends bitwise where an uninterrupted one would (on CPU).
-    Raises ``DivergedError`` when the training loss turns non-finite.
+    Raises ``DivergedError`` when the training loss turns non-finite. ``on_epoch(epoch, model)``
+    is called after each finished epoch (1-based), before its checkpoint.
     """
     device = data.X_train.device
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -186,6 +187,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0
             row.update({f"dist_anchor_{j + 1}": d for j, d in enumerate(penalty.distances().tolist())})
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model)
         last = epoch + 1 == cfg.num_epochs
         if checkpoint is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and not last:
             store.save_tensors(checkpoint, {"epoch": epoch + 1, "model": model.state_dict(),

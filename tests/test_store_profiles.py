@@ -53,7 +53,7 @@ def test_unwritable_results_folder_is_named(tmp_path):
 
 def cell(**values):
     """What notebook 03's parameters cell leaves in globals(), plus imports configure ignores."""
-    return {"profile": None, "seeds": None, "K": None, "num_epochs": None, "train_size": None, "val_size": None,
+    return {"profile": None, "seeds": None, "K": None, "pilot_epochs": None, "train_size": None, "val_size": None,
             "test_size": None, "lr": 0.05, "kernel": "gaussian", "strength": 0.01, "torch": torch,
             "KERNELS": ("x",), **values}
 
@@ -61,9 +61,9 @@ def cell(**values):
 def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     c = profiles.configure("03_lenet", cell())
-    assert (c.profile, c.seeds, c.K, c.test_size, c.lr) == ("cpu", 3, 3, None, 0.05)
+    assert (c.profile, c.seeds, c.K, c.test_size, c.lr) == ("cpu", 10, 3, None, 0.05)
     c = profiles.configure("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
-    assert (c.profile, c.seeds, c.num_epochs, c.kernel) == ("paper", 7, 30, "inverse")
+    assert (c.profile, c.seeds, c.pilot_epochs, c.kernel) == ("paper", 7, (5, 10, 20, 40, 80), "inverse")
     assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
     assert "profile paper (from the notebook's profile parameter)" in capsys.readouterr().out
     with pytest.raises(dataclasses.FrozenInstanceError):

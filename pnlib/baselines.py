@@ -1,0 +1,252 @@
+"""The baselines and the control of METHOD.md beyond restarts and longer training, run by
+``Experiment.run`` like the others (same K, same epochs per trajectory, so the same compute):
+
+* ``snapshot`` (SGDR / snapshot ensembles; Loshchilov & Hutter 2017, Huang et al. 2017): K cosine
+  cycles of E epochs with warm restarts. Cycle k starts where cycle k − 1 ended, with the learning
+  rate back at its peak and a fresh optimizer (momentum reset, as in Huang et al.); cycle 1 is
+  trajectory 1 itself. The K snapshots are the cycles' end points.
+* ``kick`` (a control, not a method): trajectory k ≥ 2 starts from θ₀ plus a random perturbation
+  with no memory of earlier solutions. Its norm in every persistent group g matches the
+  displacement the penalty causes early in the matching persistent trajectory:
+  ``‖kick_g‖ = ‖θ^pers_k,g(1 epoch) − θ^re-run_k,g(1 epoch)‖``, the distance after one epoch between
+  persistent trajectory k and the penalty-free re-run k, which start from the same θ₀ with the
+  same batch order (so the difference is the penalty's doing). The direction is uniform on each
+  group's sphere; parameters outside the persistent set are not kicked. It then trains without
+  penalty, with trajectory k's batch order.
+* ``repulsive`` (D'Angelo & Fortuin 2021): K members trained together from θ₀, each with its own
+  batch order, and each pushed away from the others' *current* weights by the persistent
+  penalty (same kernel, groups, bandwidth rule and λ(t)) whose anchors move every step: the
+  simultaneous counterpart of sequential persistence.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, replace
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+
+from . import seeds, store
+from .data import batches
+from .persistence import PenaltyConfig, PersistentPenalty
+from .training import DivergedError, TrainConfig, _autocast, evaluate, fit, make_optimizer, predict_logits, score
+
+NAMES = {"snapshot": "snapshot (SGDR)", "kick": "random kick", "repulsive": "repulsive ensemble"}
+
+
+# -- the random kick -----------------------------------------------------------------------------
+def _blocks(pen: PersistentPenalty, state: dict) -> list:
+    return [(state[f"{n}.weight"], state[f"{n}.bias"] if b is not None else None)
+            for n, (_, b) in zip(pen.module_names, pen.params)]
+
+
+def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
+    """‖a_g − b_g‖ for every persistent group g of ``config`` (granularity, include/exclude)."""
+    pen = PersistentPenalty(model, config, theta0=a)
+    diffs = [((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
+             for (wa, ba), (wb, bb) in zip(_blocks(pen, a), _blocks(pen, b))]
+    return torch.cat(pen._group_sq(diffs), 1).squeeze(0).sqrt()
+
+
+def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, seed: int) -> dict:
+    """θ₀ plus a random perturbation whose norm in each persistent group g is ‖a_g − b_g‖ and
+    whose direction is uniform on the group's sphere (a seeded Gaussian, normalised per group)."""
+    pen = PersistentPenalty(model, config, theta0=theta0)
+    gen = torch.Generator().manual_seed(seed)
+    noise = [(torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
+              None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0))
+             for w, bb in _blocks(pen, theta0)]
+    target = group_norms(model, config, a, b)
+    scale = (target.square() / torch.cat(pen._group_sq(noise), 1).squeeze(0)).sqrt()
+    scale = scale.split([s.shape[1] for s in pen._group_sq(noise)])
+    out = {k: v.clone() for k, v in theta0.items()}
+    for i, (n, (zw, zb)) in enumerate(zip(pen.module_names, noise)):
+        c = scale[pen._block_of(i)]
+        out[f"{n}.weight"] += (c.view(-1, *([1] * (zw.dim() - 2))) * zw[0]).to(out[f"{n}.weight"])
+        if zb is not None:
+            out[f"{n}.bias"] += (c.view(-1) * zb[0]).to(out[f"{n}.bias"])
+    return out
+
+
+# -- the repulsive ensemble ---------------------------------------------------------------------
+def fit_repulsive(models: list, data, cfg: TrainConfig, penalty: PenaltyConfig, data_seeds: list[int],
+                  theta0: dict, *, checkpoint=None, progress: bool = True, desc: str = "") -> list[pd.DataFrame]:
+    """Train the members together, step by step: after every member's backward, each gets
+    λ(t)∇P with the others' current weights as anchors (``PersistentPenalty.set_anchors``), then
+    all step. Same schedules, checkpoints and divergence check as ``training.fit``."""
+    from pathlib import Path
+    from tqdm.auto import tqdm
+    device = data.X_train.device
+    for m in models:
+        m.to(device).train()
+    opts = [make_optimizer(m, cfg) for m in models]
+    gens = [torch.Generator().manual_seed(s) for s in data_seeds]
+    torch.manual_seed(data_seeds[0])
+    pens = [PersistentPenalty(m, penalty, theta0=theta0) for m in models]
+    live = [dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in pens]
+    n, K = len(data.X_train), len(models)
+    steps = n // cfg.batch_size if n >= cfg.batch_size else 1
+    total = steps * cfg.num_epochs
+    hists, start = [[] for _ in models], 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = store.load_tensors(checkpoint, device)
+        for m, o, g, ms, os_, gs in zip(models, opts, gens, state["models"], state["optimizers"], state["generators"]):
+            m.load_state_dict(ms), o.load_state_dict(os_), g.set_state(gs)
+        torch.set_rng_state(state["torch_rng"])
+        hists, start = state["histories"], state["epoch"]
+    for epoch in tqdm(range(start, cfg.num_epochs), desc=desc or "repulsive", disable=not progress, leave=False,
+                      initial=start, total=cfg.num_epochs):
+        t0 = time.perf_counter()
+        losses = torch.zeros(K, steps, device=device)
+        pen_sum = torch.zeros(K, device=device)
+        loaders = [batches(data.X_train, data.y_train, cfg.batch_size, augment=cfg.augment, generator=g,
+                           drop_last=n >= cfg.batch_size) for g in gens]
+        for i, batch in enumerate(zip(*loaders)):
+            t = (epoch * steps + i) / total
+            for j, (m, opt, (xb, yb)) in enumerate(zip(models, opts, batch)):
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr_at(t)
+                with _autocast(device, cfg.amp):
+                    loss = F.cross_entropy(m(xb).float(), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                losses[j, i] = loss.detach()
+            for j, pen in enumerate(pens):  # every member sees the others before anyone steps
+                pen.set_anchors([live[o] for o in range(K) if o != j])
+                pen_sum[j] += pen.apply_(t)
+            for opt in opts:
+                opt.step()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            j, step = (int(v) for v in bad[0])
+            raise DivergedError(epoch + 1, step + 1, epoch * steps + step + 1, losses[j, step].item())
+        for j, m in enumerate(models):
+            val = evaluate(m, data.X_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+            hists[j].append({"epoch": epoch + 1, "train_loss": losses[j].mean().item(), "val_loss": val["loss"],
+                             "val_acc": val["acc"], "lr": cfg.lr_at((epoch + 1) / cfg.num_epochs),
+                             "penalty": pen_sum[j].item() / steps, "seconds": time.perf_counter() - t0})
+        if checkpoint is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 \
+                and epoch + 1 < cfg.num_epochs:
+            store.save_tensors(checkpoint, {"epoch": epoch + 1, "models": [m.state_dict() for m in models],
+                                            "optimizers": [o.state_dict() for o in opts],
+                                            "generators": [g.get_state() for g in gens],
+                                            "torch_rng": torch.get_rng_state(), "histories": hists})
+    return [pd.DataFrame(h) for h in hists]
+
+
+# -- the records of each method, for Experiment.run --------------------------------------------
+def snapshot(exp, cfg, seed: int) -> list[dict]:
+    plain, start, records = replace(cfg, penalty=None), exp.theta0(cfg, seed), []
+    for k in range(1, cfg.K + 1):
+        rec = exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
+                             label=f"snapshot cycle {k}/{cfg.K}")
+        records.append(rec)
+        if rec["status"] != "ok":
+            break  # no later cycle starts from a diverged point
+        start = exp.solution(rec["key"])
+    return records
+
+
+class _FirstEpochDone(Exception):
+    pass
+
+
+def _early(exp, method_cfg, seed: int, k: int) -> dict:
+    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch: stored by
+    ``Experiment`` as ``early.pt``; for a trajectory trained before it was stored, its first epoch
+    is replayed (same start, anchors, batch order and schedule: the same state)."""
+    rec = exp.trajectories("persistent", method_cfg, seed).set_index("k").loc[k]
+    folder = exp.root / "trajectories" / rec.key
+    if rec.status != "ok":
+        raise ValueError(f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
+                         f"which {rec.status}: no displacement to match")
+    if not (folder / "early.pt").exists():
+        if method_cfg.start != "init":
+            raise ValueError(f"{folder} has no early.pt: delete that folder so it is retrained")
+        model = exp.model(method_cfg, exp.theta0(method_cfg, seed))
+        pen = None
+        if (folder / "anchors.pt").exists():
+            pen = PersistentPenalty(model, method_cfg.penalty)
+            pen.load_state_dict(store.load_tensors(folder / "anchors.pt", exp.data.X_train.device))
+
+        def stop(epoch, m):
+            store.save_tensors(folder / "early.pt", m.state_dict())
+            raise _FirstEpochDone
+
+        torch.set_num_threads(exp.threads or torch.get_num_threads())
+        try:
+            fit(model, exp.data, method_cfg.train, penalty=pen, seed=seeds.data_seed(seed, k), progress=False,
+                on_epoch=stop)
+        except _FirstEpochDone:
+            pass
+    return store.load_tensors(folder / "early.pt", exp.data.X_train.device)
+
+
+def kick(exp, cfg, seed: int) -> list[dict]:
+    if cfg.penalty is None:
+        raise ValueError("the random-kick control matches a persistent run: give it a config with a penalty")
+    plain, theta0 = replace(cfg, penalty=None), exp.theta0(cfg, seed)
+    exp.run("persistent", cfg, seed)      # both are cached: usually already there
+    exp.run("persistent", plain, seed)
+    records = [exp.trajectory(plain, start=theta0, data_seed=seeds.data_seed(seed, 1), train=cfg.train,
+                              label="trajectory 1")]
+    for k in range(2, cfg.K + 1):
+        start = matched_kick(exp.model(cfg), cfg.penalty, theta0, _early(exp, cfg, seed, k), _early(exp, plain, seed, k),
+                             seeds.derive_seed(seed, "kick", k))
+        records.append(exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
+                                      label=f"kick k={k}/{cfg.K}"))
+    return records
+
+
+def repulsive(exp, cfg, seed: int) -> list[dict]:
+    from .protocol import _iso, _state_hash
+    if cfg.penalty is None:
+        raise ValueError("the repulsive ensemble needs a penalty config (its kernel, groups and λ)")
+    theta0 = exp.theta0(cfg, seed)
+    data_seeds = [seeds.data_seed(seed, k) for k in range(1, cfg.K + 1)]
+    spec = {"repulsive": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": exp.fingerprint,
+            "start": _state_hash(theta0), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
+            "penalty": asdict(cfg.penalty), "threads": exp.threads}
+    key = store.config_hash(spec)
+    run = store.RunDir(exp.root / "trajectories" / key, spec)
+    with FileLock(run.file(".lock")):
+        if run.done("metrics.json"):
+            return store.read_json(run.file("metrics.json"))["members"]
+        started = time.time()
+        if exp.threads is not None:
+            torch.set_num_threads(exp.threads)
+        models = [exp.model(cfg, theta0) for _ in range(cfg.K)]
+        members = []
+        try:
+            hists = fit_repulsive(models, exp.data, cfg.train, cfg.penalty, data_seeds, theta0,
+                                  checkpoint=run.file("checkpoint.pt"), progress=exp.progress, desc="repulsive")
+        except DivergedError as e:
+            members = [{"key": f"{key}/m{k}", "status": "diverged", "diverged_epoch": e.epoch, "diverged_step": e.step}
+                       for k in range(1, cfg.K + 1)]
+        else:
+            for k, (m, h) in enumerate(zip(models, hists), 1):
+                rec = {"key": f"{key}/m{k}", "status": "ok", "diverged_epoch": None, "diverged_step": None,
+                       "train_loss": float(h.train_loss.iloc[-1])}
+                logits = {s: predict_logits(m, getattr(exp.data, f"X_{s}"), cfg.train.eval_batch_size, cfg.train.amp)
+                          for s in ("val", "test")}
+                for s, lg in logits.items():
+                    sc = score(lg, getattr(exp.data, f"y_{s}"))
+                    rec.update({f"{s}_loss": sc["loss"], f"{s}_acc": sc["acc"]})
+                store.write_csv(run.file(f"m{k}", "history.csv"), h)
+                store.save_tensors(run.file(f"m{k}", "model.pt"), m.state_dict())
+                store.save_tensors(run.file(f"m{k}", "logits.pt"), logits)
+                store.write_json(run.file(f"m{k}", "metrics.json"), rec)
+                members.append(rec)
+        by = {"host": store.HOST, "pid": os.getpid(), "worker": exp.worker, "start": _iso(started),
+              "end": _iso(time.time()), "threads": torch.get_num_threads()}
+        store.write_json(run.file("metrics.json"), {"members": members, "trained_by": by})
+        store.append_line(exp.root / "trained.log", json.dumps({"key": key, **by}))
+        run.file("checkpoint.pt").unlink(missing_ok=True)
+        return members
+
+
+PRODUCERS = {"snapshot": snapshot, "kick": kick, "repulsive": repulsive}
