@@ -82,14 +82,16 @@ PARAMETERS = {
     # sizes and seeds
     "K": _int, "seeds": _int, "secondary_seeds": _int, "tuning_seeds": _int,
     "pilot_epochs": _items(int, checks.integer), "margin": _positive, "larger_lr": _positive,
-    "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)), "fixed_bandwidth": _positive, "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
+    "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)), "fixed_bandwidth": _positive,
+    "alexnet_seeds": _int, "pilot_lrs": _items(float, checks.number), "snapshot": _keep(checks.boolean),
+    "partial": _keep(checks.boolean), "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
     "batch_size": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
-    "kink_steps": _int, "ts_runs": _int, "ts_cap": _int,
+    "kink_steps": _int, "ts_runs": _int, "ts_cap": _int, "ts_penalty_steps": _int,
     "widths": _items(int, checks.integer), "ts_ks": _items(int, partial(checks.integer, minimum=2)),
     # optimisation
     "lr": _positive, "kink_lr": _positive, "weight_decay": _nonneg, "success_mse": _positive,
     # the penalty
-    "strength": _nonneg, "ts_strength": _nonneg, "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
+    "strength": _nonneg, "ts_strengths": _items(float, partial(checks.number, inclusive=True)), "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
     "kernel": _keep(checks.choice, KERNELS), "granularity": _keep(checks.choice, GRANULARITIES), "schedule": _schedule,
     # data and models
     "dataset": _keep(checks.choice, DATASETS),
@@ -115,7 +117,7 @@ PRESETS = {
         "smoke": dict(seeds=64, widths=(4,), kink_steps=300, sweep_strengths=(0.01,), ts_ks=(6,), ts_runs=100,
                       ts_cap=1500),
         "cpu": dict(seeds=500, widths=(4, 8), kink_steps=2000, sweep_strengths=(0.001, 0.01, 0.1),
-                    ts_ks=(6, 8, 10, 12), ts_runs=1000, ts_cap=10000),
+                    ts_ks=(6, 8, 10, 12, 14, 16), ts_runs=1000, ts_cap=100000),
         "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       ts_ks=tuple(range(6, 21)), ts_runs=2000, ts_cap=100000)},
     "03_lenet": {
@@ -128,12 +130,14 @@ PRESETS = {
                       train_size=None, val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       sweep_kernels=("gaussian", "inverse"))},
     "04_cifar": {
-        "smoke": dict(models=("alexnet", "resnet20"), seeds=1, K=2, num_epochs=1, train_size=256, val_size=128,
-                      test_size=256, alexnet_width=0.25),
-        "cpu": dict(models=("alexnet", "resnet20"), seeds=3, K=3, num_epochs=3, train_size=2000, val_size=1000,
-                    test_size=2000, alexnet_width=0.5),
-        "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=3, K=3, num_epochs=60,
-                      train_size=None, val_size=5000, test_size=None, alexnet_width=1.0)},
+        "smoke": dict(models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, K=2, num_epochs=1, train_size=256,
+                      val_size=128, test_size=256, alexnet_width=0.25, pilot_lrs=(0.01, 0.05), snapshot=True, partial=True),
+        "cpu": dict(models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=3, K=3, num_epochs=3, train_size=2000,
+                    val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.03, 0.1), snapshot=True,
+                    partial=False),
+        "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5, K=3,
+                      num_epochs=60, train_size=None, val_size=5000, test_size=None, alexnet_width=1.0,
+                      pilot_lrs=(0.01, 0.03, 0.1), snapshot=True, partial=True)},
 }
 
 

@@ -117,3 +117,21 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
                      "estimate": est, "ci_low": lo, "ci_high": hi, "ci_level": 1 - level, "p": p[len(rows)],
                      "p_holm": ph, "margin": margin, "verdict": verdict})
     return pd.DataFrame(rows)
+
+
+def paired(table, a: dict, b: dict, outcome: str, on: str = "run", undecided: str | None = None) -> dict:
+    """The paired outcomes of two methods on the same runs: ``{"a": ..., "b": ...}`` aligned on
+    ``on``, from the rows matching every column of ``a`` and of ``b``. Pairs where either side is
+    ``undecided`` (a boolean column, e.g. a run still moving at its step cap) are left out."""
+    def side(spec):
+        rows = table
+        for col, value in spec.items():
+            rows = rows[rows[col] == value]
+        return rows.set_index(on)
+    A, B = side(a), side(b)
+    common = A.index.intersection(B.index)
+    A, B = A.loc[common], B.loc[common]
+    if undecided is not None:
+        keep = ~(A[undecided].to_numpy(dtype=bool) | B[undecided].to_numpy(dtype=bool))
+        A, B = A[keep], B[keep]
+    return {"a": A[outcome].to_numpy(), "b": B[outcome].to_numpy()}

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -38,13 +39,14 @@ def autograd_objective(loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> Objec
 class Trajectories:
     """End points (K, B, D), final losses (K, B), steps used (K, B), and why each run stopped:
     ``converged`` (gradient ≤ tol), ``settled`` (loss fell below ``stop_below``), else it hit the
-    step cap. Optionally the recorded paths (K, T, B, D)."""
+    step cap. Optionally the recorded paths (K, T, B, D) and the states at an early step (K, B, D)."""
     theta: torch.Tensor
     loss: torch.Tensor
     steps: torch.Tensor
     converged: torch.Tensor
     settled: torch.Tensor
     paths: torch.Tensor | None = None
+    early: torch.Tensor | None = None
 
     @property
     def capped(self) -> torch.Tensor:
@@ -61,8 +63,8 @@ class Trajectories:
 
     @staticmethod
     def cat(parts: list["Trajectories"]) -> "Trajectories":
-        """Stack trajectories of the same runs along K."""
-        return Trajectories(*(None if getattr(parts[0], f.name) is None else
+        """Stack trajectories of the same runs along K (a field that any part lacks is dropped)."""
+        return Trajectories(*(None if any(getattr(p, f.name) is None for p in parts) else
                               torch.cat([getattr(p, f.name) for p in parts]) for f in fields(parts[0])))
 
 
@@ -81,7 +83,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
                        penalty: PenaltyConfig | None = None, groups: torch.Tensor | None = None,
                        optimizer: str = "gd", tol: float | None = None, stop_below: float | None = None,
                        penalty_steps: int | None = None, check_every: int = 100,
-                       record_every: int = 0) -> Trajectories:
+                       record_every: int = 0, early_step: int | None = None) -> Trajectories:
     """K trajectories from θ₀ for all runs at once; trajectory k ≥ 2 feels the penalty of the
     earlier end points (``penalty=None`` or strength 0: K plain re-runs, identical for GD).
 
@@ -90,6 +92,8 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     largest per-group gradient norm is ≤ tol; with ``stop_below`` also once its loss is below
     that value (plain GD with a stable step never raises the loss again, so the run's class is
     settled). Stopped runs are dropped from the batch, which is where most of the time goes.
+    ``early_step``: also keep every trajectory's state at that step (``Trajectories.early``; a run
+    stopped before it keeps its end point).
     """
     checks.choice("optimizer", optimizer, ("gd", "adam"))
     if (tol is not None or stop_below is not None) and optimizer != "gd":
@@ -97,7 +101,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     B, D = theta0.shape
     G = int(groups.max()) + 1 if groups is not None else 1
     P = penalty_steps or steps
-    ends, losses, used, conv, settled, paths = [], [], [], [], [], []
+    ends, losses, used, conv, settled, paths, early = [], [], [], [], [], [], []
     for k in range(K):
         anchors = torch.stack(ends) if ends and penalty is not None and penalty.strength > 0 else None
         if anchors is not None:
@@ -109,8 +113,11 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
         active = torch.arange(B)
         x = theta.clone()
         opt = torch.optim.Adam([x.requires_grad_(True)], lr=lr) if optimizer == "adam" else None
-        track = []
+        track, at_early = [], None
         for step in range(steps):
+            if step == early_step:
+                at_early = theta.clone()
+                at_early[active] = x.detach()
             if record_every and step % record_every == 0:
                 theta[active] = x.detach()
                 track.append(theta.clone())
@@ -143,6 +150,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
         theta[active] = x.detach()
         final_loss, _ = objective(theta)
         ends.append(theta)
+        early.append(theta.clone() if at_early is None else at_early)
         losses.append(final_loss)
         used.append(steps_used)
         conv.append(done)
@@ -151,30 +159,51 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
             track.append(theta.clone())
             paths.append(torch.stack(track))
     return Trajectories(torch.stack(ends), torch.stack(losses), torch.stack(used), torch.stack(conv),
-                        torch.stack(settled), torch.stack(paths) if record_every else None)
+                        torch.stack(settled), torch.stack(paths) if record_every else None,
+                        torch.stack(early) if early_step is not None else None)
+
+
+def kick_starts(theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None,
+                seed: int) -> torch.Tensor:
+    """θ₀ plus a random perturbation, per run and group g, of norm ‖a_g − b_g‖ and a direction
+    uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D)."""
+    G = int(groups.max()) + 1 if groups is not None else 1
+    target = group_sq(a - b, groups, G).sqrt()
+    noise = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(seed), dtype=theta0.dtype)
+    scale = target / group_sq(noise, groups, G).sqrt()
+    return theta0 + noise * (scale if groups is None else scale[..., groups])
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
-METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer")
+METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer", "random kick")
 
 
 def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
-            penalty: PenaltyConfig, methods=METHODS, **descent) -> dict[str, Trajectories]:
+            penalty: PenaltyConfig, methods=METHODS, kick_after: float = 0.1, **descent) -> dict[str, Trajectories]:
     """Every method of ``methods`` at equal compute (K × ``steps``) for all runs at once.
 
     ``init(s)`` draws the (B, D) inits with seed ``s``. θ₀ = ``init(init_seed(seed, 1))`` is shared
     by trajectory 1, the persistent trajectories, the re-runs from θ₀ (no penalty), the longer run
     (one trajectory of K × ``steps``) and restart 1; restart k ≥ 2 draws ``init(init_seed(seed, k))``.
-    ``descent`` goes to ``persistent_descent`` (lr, groups, optimizer, tol, ...).
+    ``random kick`` (the control): trajectory k ≥ 2 starts from θ₀ plus a random perturbation whose
+    norm per group is the distance, after ``kick_after`` × the steps, between persistent trajectory
+    k and the penalty-free one (trajectory 1: full-batch descent from θ₀ repeats it exactly), and
+    descends without penalty. ``descent`` goes to ``persistent_descent`` (lr, groups, tol, ...).
     """
     for m in methods:
         checks.choice("method", m, METHODS)
     theta0 = init(seeds.init_seed(seed, 1))
     one = dict(K=1, steps=steps, **descent)
     out = {}
-    if {"trajectory 1", "persistent", "restarts"} & set(methods):
-        per = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, **descent)
+    if {"trajectory 1", "persistent", "restarts", "random kick"} & set(methods):
+        early = max(1, int(kick_after * steps)) if "random kick" in methods else None
+        per = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, early_step=early, **descent)
         out.update({"trajectory 1": per[:1], "persistent": per})
+    if "random kick" in methods:
+        kicked = [persistent_descent(objective, kick_starts(theta0, per.early[k], per.early[0], descent.get("groups"),
+                                                            seeds.derive_seed(seed, "kick", k + 1)), **one)
+                  for k in range(1, K)]
+        out["random kick"] = Trajectories.cat([per[:1], *kicked])
     if "re-runs from θ₀" in methods:
         out["re-runs from θ₀"] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
     if "restarts" in methods:
@@ -349,21 +378,31 @@ def toy_init(n: int) -> Callable[[int], torch.Tensor]:
     return lambda seed: torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 6 - 3
 
 
-def toy_summary(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.DataFrame:
-    """Per method: distinct minima reached per θ₀ and the share of θ₀ that reached the deepest
-    one (95% t- and Wilson intervals), and the best loss."""
-    from .stats import mean_ci, wilson
+def toy_outcomes(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.DataFrame:
+    """One row per (method, θ₀): how many distinct minima its K end points reached, whether one
+    of them is the deepest, and the best loss."""
     deepest_idx = int(toy_surface(minima).argmin())
     rows = []
     for method, t in runs.items():
         found = nearest_minimum(t.theta, minima)                                     # (K, runs)
-        distinct = torch.tensor([len(set(c)) for c in found.T.tolist()], dtype=torch.float64)
-        deepest = int((found == deepest_idx).any(0).sum())
-        m, lo, hi = mean_ci(distinct.numpy())
-        dlo, dhi = wilson(deepest, found.shape[1])
-        bm, blo, bhi = mean_ci(t.best().numpy())
-        rows.append({"method": method, "K": len(t.theta), "theta0": found.shape[1], "distinct_minima": m,
-                     "distinct_ci_low": lo, "distinct_ci_high": hi, "found_deepest": deepest / found.shape[1],
+        rows.append(pd.DataFrame({"method": method, "K": len(t.theta), "run": range(found.shape[1]),
+                                  "distinct_minima": [len(set(c)) for c in found.T.tolist()],
+                                  "found_deepest": (found == deepest_idx).any(0).numpy(),
+                                  "best_loss": t.best().numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def toy_summary(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per method (``toy_outcomes`` rows): distinct minima reached per θ₀ and the share of θ₀ that
+    reached the deepest one (95% t- and Wilson intervals), and the best loss."""
+    from .stats import mean_ci, wilson
+    rows = []
+    for method, g in outcomes.groupby("method", sort=False):
+        m, lo, hi = mean_ci(g.distinct_minima.to_numpy(dtype=float))
+        dlo, dhi = wilson(int(g.found_deepest.sum()), len(g))
+        bm, blo, bhi = mean_ci(g.best_loss.to_numpy())
+        rows.append({"method": method, "K": int(g.K.iloc[0]), "theta0": len(g), "distinct_minima": m,
+                     "distinct_ci_low": lo, "distinct_ci_high": hi, "found_deepest": g.found_deepest.mean(),
                      "deepest_ci_low": dlo, "deepest_ci_high": dhi, "best_loss": bm, "best_loss_ci_low": blo,
                      "best_loss_ci_high": bhi})
     return pd.DataFrame(rows)
@@ -378,7 +417,7 @@ def kink_problem(distribution: str, width: int):
 
 
 # full-batch descent is deterministic, so re-runs from θ₀ repeat trajectory 1 exactly (notebook 01)
-KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer")
+KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer", "random kick")
 
 
 def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
@@ -409,14 +448,34 @@ def kink_fits(distribution: str, width: int, chosen, *, runs: int, seed: int, K:
     return curves
 
 
+TS_METHODS = ("trajectory 1", "persistent", "restarts", "longer")
+
+
 def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, penalty: PenaltyConfig,
-                             methods=("trajectory 1", "persistent", "restarts")) -> pd.DataFrame:
-    """Per-run best final loss of every method for k = n = d: gradient descent with step 0.1 until
-    it settles (gradient ≤ 1e−9, or loss < 1e−3 once the penalty is off) or hits ``cap`` steps;
-    λ follows its schedule over the first fifth of the cap."""
+                             penalty_steps: int = 2000, methods=TS_METHODS, bad_loss: float = 1e-3) -> pd.DataFrame:
+    """Per-run outcome of every method for k = n = d: gradient descent with step 0.1 until it
+    settles (gradient ≤ 1e−9, or loss < ``bad_loss`` once the penalty is off) or hits ``cap`` steps
+    per trajectory; λ follows its schedule over the first ``penalty_steps`` steps. ``outcome``:
+    ``good`` (best loss < ``bad_loss``), ``bad`` (settled above it), or ``capped`` (above it with a
+    trajectory still moving at the cap: undecided, a third outcome, never counted as bad)."""
     import time
     t0 = time.perf_counter()
     out = compare(teacher_student_objective(k, k), lambda s: teacher_student_init(runs, k, k, seed=s), seed=seed,
                   K=K, steps=cap, penalty=penalty, methods=methods, lr=0.1, groups=neuron_groups(k, k), tol=1e-9,
-                  stop_below=1e-3, penalty_steps=cap // 5)
-    return outcomes(out, k=k, n=k, step_cap=cap, seconds=time.perf_counter() - t0)
+                  stop_below=bad_loss, penalty_steps=min(penalty_steps, cap))
+    table = outcomes(out, k=k, n=k, step_cap=cap, seconds=time.perf_counter() - t0)
+    good = table.best_loss < bad_loss
+    return table.assign(outcome=np.where(good, "good", np.where(table.capped, "capped", "bad")))
+
+
+def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap: int, penalty_steps: int = 2000,
+                         schedule: str = "linear") -> pd.DataFrame:
+    """``teacher_student_outcomes`` for every λ of ``strengths`` (column ``strength``; the baselines,
+    which do not depend on λ, are run once and carry no strength)."""
+    parts = []
+    for i, lam in enumerate(strengths):
+        pen = PenaltyConfig(strength=lam, schedule=schedule)
+        t = teacher_student_outcomes(k, runs=runs, seed=seed, K=K, cap=cap, penalty=pen, penalty_steps=penalty_steps,
+                                     methods=TS_METHODS if i == 0 else ("persistent",))
+        parts.append(t.assign(strength=np.where(t.method == "persistent", lam, np.nan)))
+    return pd.concat(parts, ignore_index=True)

@@ -115,3 +115,61 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
     pen.apply_(0.3)
     module = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
     torch.testing.assert_close(batched, module, atol=1e-12, rtol=1e-10)
+
+
+def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
+    from pnlib.persistence import group_sq
+    from pnlib.synthetic import kick_starts
+    torch.manual_seed(0)
+    k = 4
+    groups = neuron_groups(k, k)
+    theta0, a, b = (torch.randn(50, k * k, dtype=torch.float64) for _ in range(3))
+    kicked = kick_starts(theta0, a, b, groups, seed=3)
+    torch.testing.assert_close(group_sq(kicked - theta0, groups, k), group_sq(a - b, groups, k))
+    assert not torch.allclose(kicked - theta0, a - b)
+    assert not torch.allclose(kicked, kick_starts(theta0, a, b, groups, seed=4))
+    one = kick_starts(theta0, a, b, None, seed=3)  # no groups: one norm per run
+    torch.testing.assert_close((one - theta0).norm(dim=1), (a - b).norm(dim=1))
+
+
+def test_random_kick_control_starts_from_the_early_displacement_of_persistence():
+    from pnlib.synthetic import compare, toy_init, toy_outcomes, toy_summary
+    obj = autograd_objective(toy_surface)
+    pen = PenaltyConfig(strength=1.0, granularity="model", schedule="linear")
+    out = compare(obj, toy_init(40), seed=0, K=3, steps=400, penalty=pen, lr=0.05, penalty_steps=200,
+                  methods=("persistent", "random kick", "longer"))
+    per, kick = out["persistent"], out["random kick"]
+    assert kick.theta.shape == per.theta.shape and torch.equal(kick.theta[0], per.theta[0])  # trajectory 1 shared
+    assert out["longer"].steps.max() <= 3 * 400 and len(out["longer"].theta) == 1
+    table = toy_outcomes(out, toy_minima())
+    assert len(table) == 3 * 40 and set(table.method) == {"persistent", "random kick", "longer"}
+    s = toy_summary(table).set_index("method")
+    assert s.loc["longer", "distinct_minima"] == 1.0 and s.loc["persistent", "found_deepest"] == table[
+        table.method == "persistent"].found_deepest.mean()
+
+
+def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
+    from pnlib.synthetic import teacher_student_grid
+    short = teacher_student_grid(6, (0.1, 1.0), runs=40, seed=0, K=2, cap=60, penalty_steps=30)
+    assert set(short.outcome) <= {"good", "bad", "capped"} and (short.outcome == "capped").any()
+    # the rule: good iff the best loss is below 1e-3; otherwise capped iff a trajectory was still moving
+    good = short.best_loss < 1e-3
+    assert ((short.outcome == "good") == good).all()
+    assert ((short.outcome == "capped") == (~good & short.capped)).all()
+    assert ((short.outcome == "bad") == (~good & ~short.capped)).all()
+    # baselines once, persistent once per λ
+    assert short.groupby("method").size().to_dict() == {"trajectory 1": 40, "restarts": 40, "longer": 40,
+                                                        "persistent": 80}
+    assert short[short.method != "persistent"].strength.isna().all()
+    long = teacher_student_grid(6, (0.1,), runs=40, seed=0, K=2, cap=20000, penalty_steps=30)
+    assert (long.outcome != "capped").all()  # with room to settle, every run is decided
+
+
+def test_paired_outcomes_drop_undecided_pairs():
+    import pandas as pd
+    from pnlib.stats import paired
+    t = pd.DataFrame({"method": ["a"] * 4 + ["b"] * 4, "run": [0, 1, 2, 3] * 2,
+                      "good": [1, 0, 1, 1, 0, 0, 1, 0], "undecided": [0, 0, 1, 0, 0, 1, 0, 0]})
+    p = paired(t, {"method": "a"}, {"method": "b"}, "good", undecided="undecided")
+    assert p["a"].tolist() == [1, 1] and p["b"].tolist() == [0, 0]
+    assert len(paired(t, {"method": "a"}, {"method": "b"}, "good")["a"]) == 4
