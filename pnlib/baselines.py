@@ -16,7 +16,8 @@
 * ``repulsive`` (D'Angelo & Fortuin 2021): K members trained together from θ₀, each with its own
   batch order, and each pushed away from the others' *current* weights by the persistent
   penalty (same kernel, groups, bandwidth rule and λ(t)) whose anchors move every step: the
-  simultaneous counterpart of sequential persistence.
+  simultaneous counterpart of sequential persistence. It needs a fixed bandwidth: the members
+  start together at θ₀, where the travel bandwidth is 0.
 """
 from __future__ import annotations
 
@@ -204,8 +205,10 @@ def kick(exp, cfg, seed: int) -> list[dict]:
 
 def repulsive(exp, cfg, seed: int) -> list[dict]:
     from .protocol import _iso, _state_hash
-    if cfg.penalty is None:
-        raise ValueError("the repulsive ensemble needs a penalty config (its kernel, groups and λ)")
+    if cfg.penalty is None or cfg.penalty.bandwidth == "travel":
+        raise ValueError("the repulsive ensemble needs a penalty config with a fixed bandwidth, e.g. "
+                         "PenaltyConfig(bandwidth=1.0): all members start at θ₀, where the travel bandwidth is 0 "
+                         "and a push ∝ 1/σ² would throw them apart at the first step")
     theta0 = exp.theta0(cfg, seed)
     data_seeds = [seeds.data_seed(seed, k) for k in range(1, cfg.K + 1)]
     spec = {"repulsive": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": exp.fingerprint,

@@ -117,22 +117,25 @@ def test_repulsive_gradient_fused_equals_autograd_on_the_others_current_weights(
 
 def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False)
-    rows = exp.run("repulsive", cfg(), seed=0)
+    with pytest.raises(ValueError, match="fixed bandwidth"):  # travel: σ = 0 where all members start
+        exp.run("repulsive", cfg(), seed=0)
+    fixed = cfg(penalty=PenaltyConfig(strength=1.0, bandwidth=1.0))
+    rows = exp.run("repulsive", fixed, seed=0)
     assert rows.method.tolist() == ["repulsive ensemble"] * 2 and (rows.status == "ok").all()
-    trajs = exp.trajectories("repulsive", cfg(), 0)
+    trajs = exp.trajectories("repulsive", fixed, 0)
     assert len(trajs) == 3 and trajs.key.str.endswith(("/m1", "/m2", "/m3")).all()
     ends = [exp.solution(k) for k in trajs.key]
     assert len({_state_hash(s) for s in ends}) == 3
     # the members repel: with λ = 0 they end closer to each other than with the penalty
     def spread(strength):
         e = Experiment(tmp_path / f"l{strength}", tiny_data, progress=False)
-        c = cfg(penalty=PenaltyConfig(strength=strength, granularity="model"))
+        c = cfg(penalty=PenaltyConfig(strength=strength, granularity="model", bandwidth=0.5))
         e.run("repulsive", c, seed=0)
         s = [analysis.flat(e.solution(k)) for k in e.trajectories("repulsive", c, 0).key]
         return float((s[0] - s[1]).norm())
     assert spread(5.0) > spread(0.0)
     # interrupted after the first epoch: the rerun resumes from the checkpoint and ends bitwise the same
-    c = cfg(K=2)
+    c = cfg(K=2, penalty=PenaltyConfig(strength=1.0, bandwidth=1.0))
     cut = Experiment(tmp_path / "cut", tiny_data, progress=False)
     models = [cut.model(c, cut.theta0(c, 1)) for _ in range(2)]
     short = TrainConfig(**{**TRAIN.to_dict(), "num_epochs": 2})
