@@ -144,12 +144,16 @@ def sensitivity(summary: pd.DataFrame, settings: dict) -> tuple[str, pd.DataFram
     rows = []
     for label, pen in settings.items():
         g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
-        sel, ens = g[g.selection == "selected"].val_acc, g[g.selection == "ensemble"].val_acc
+        sel, ens = g[g.selection == "selected"], g[g.selection == "ensemble"]
         rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
-                     "seeds": len(sel), "val_acc (selected)": sel.mean(), "val_acc (ensemble)": ens.mean(),
-                     "diverged": int((g.status == "diverged").sum())})
+                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(), "val_acc (ensemble)": ens.val_acc.mean(),
+                     # trajectories that diverged, over all tuning seeds (a diverged run is a row with a count)
+                     "diverged": int(sel.get("diverged", pd.Series(0, index=sel.index)).fillna(0).sum())})
     t = pd.DataFrame(rows)
-    best = t.loc[t["val_acc (selected)"].idxmax(), "setting"]
+    eligible = t[t.diverged == 0]  # a setting that diverged on any tuning seed is not chosen
+    if eligible.empty:
+        raise ValueError("every penalty setting diverged on some tuning seed: lower the strengths or the learning rate")
+    best = t.loc[eligible["val_acc (selected)"].idxmax(), "setting"]
     return best, t.assign(chosen=t.setting == best)
 
 
@@ -162,18 +166,24 @@ def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
 
 def describe(spec: dict) -> str:
     """A comparison side as text: ``persistent [full] (selected), small_normal init``."""
-    text = spec["method"] + (f" [{spec['mode']}]" if spec.get("mode") else "")
+    text = (f"{spec['model']}: " if "model" in spec else "") + spec["method"] + (f" [{spec['mode']}]" if spec.get("mode") else "")
     text += f" ({spec['selection']})" if spec.get("selection") else ""
     return text + (f", {spec['init']} init" if "init" in spec else "")
 
 
 def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
-    """``metric`` per seed of the rows matching every column of ``spec`` (trajectory 1, repeated by
-    every persistent run of a seed, is taken once, from a job that did not fail)."""
+    """``metric`` per seed of the rows matching every column of ``spec``. Trajectory 1, repeated by
+    every persistent run of a seed, is taken once (from a job that did not fail); any other side
+    must match one row per seed."""
     rows = summary
     for col, value in spec.items():
         rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
-    rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates("seed")
+    if spec.get("method") == "trajectory 1":
+        rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(
+            ["model", "seed"] if "model" in rows else "seed")
+    if rows.seed.duplicated().any():
+        raise ValueError(f"{describe(spec)} matches several runs of one seed: add the filter (e.g. model) that "
+                         f"tells them apart")
     return rows.set_index("seed")[metric].astype(float)
 
 
@@ -189,9 +199,13 @@ def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metr
         if not len(common):
             raise ValueError(f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
                              f"is one side missing from the summary?")
+        missing = int((a[common].isna() | b[common].isna()).sum())  # a diverged side has no accuracy
         comparisons.append({"claim": c["claim"], "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
-                            "metric": metric, "a": a[common].to_numpy(), "b": b[common].to_numpy()})
-    return stats.verdicts(comparisons, margin, alpha)
+                            "metric": metric, "a": a[common].to_numpy(), "b": b[common].to_numpy(),
+                            "dropped": missing})
+    table = stats.verdicts(comparisons, margin, alpha)
+    # seeds left out because one side diverged: shown, never silent
+    return table.assign(seeds_dropped=[c["dropped"] for c in comparisons])
 
 
 def conclusions(verdicts: pd.DataFrame) -> pd.DataFrame:

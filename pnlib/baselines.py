@@ -57,6 +57,7 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
     """θ₀ plus a random perturbation whose norm in each persistent group g is ‖a_g − b_g‖ and
     whose direction is uniform on the group's sphere (a seeded Gaussian, normalised per group)."""
     pen = PersistentPenalty(model, config, theta0=theta0)
+    a, b = ({k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b))  # a GPU run's states, θ₀ on CPU
     gen = torch.Generator().manual_seed(seed)
     noise = [(torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
               None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0))
@@ -96,8 +97,8 @@ def fit_repulsive(models: list, data, cfg: TrainConfig, penalty: PenaltyConfig, 
     if checkpoint is not None and Path(checkpoint).exists():
         state = store.load_tensors(checkpoint, device)
         for m, o, g, ms, os_, gs in zip(models, opts, gens, state["models"], state["optimizers"], state["generators"]):
-            m.load_state_dict(ms), o.load_state_dict(os_), g.set_state(gs)
-        torch.set_rng_state(state["torch_rng"])
+            m.load_state_dict(ms), o.load_state_dict(os_), g.set_state(gs.cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
         hists, start = state["histories"], state["epoch"]
     for epoch in tqdm(range(start, cfg.num_epochs), desc=desc or "repulsive", disable=not progress, leave=False,
                       initial=start, total=cfg.num_epochs):
@@ -195,7 +196,11 @@ def kick(exp, cfg, seed: int) -> list[dict]:
     exp.run("persistent", plain, seed)
     records = [exp.trajectory(plain, start=theta0, data_seed=seeds.data_seed(seed, 1), train=cfg.train,
                               label="trajectory 1")]
+    pers = exp.trajectories("persistent", cfg, seed).set_index("k")
     for k in range(2, cfg.K + 1):
+        if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
+            records.append({"key": pers.key[k], "status": "diverged", "diverged_epoch": None, "diverged_step": None})
+            continue
         start = matched_kick(exp.model(cfg), cfg.penalty, theta0, _early(exp, cfg, seed, k), _early(exp, plain, seed, k),
                              seeds.derive_seed(seed, "kick", k))
         records.append(exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,

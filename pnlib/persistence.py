@@ -232,10 +232,20 @@ class PersistentPenalty:
         phi, coef = penalty_terms(self.config.kernel, torch.cat(d2_blocks, 1), self.sigma2, lam)
         return phi, coef.split([d.shape[1] for d in d2_blocks], 1)
 
+    def _follow_params(self) -> None:
+        """Keep θ₀, the anchors and σ² on the parameters' device (a penalty built before the model
+        was moved to the GPU follows it there)."""
+        dev = self.params[0][0].device
+        if next(iter(self.theta0.values())).device != dev:
+            self.theta0 = {k: v.to(dev) for k, v in self.theta0.items()}
+            self.anchors = {k: v.to(dev) for k, v in self.anchors.items()}
+            self.sigma2 = self.sigma2.to(dev)
+
     # -- anchors --------------------------------------------------------------------------
     @torch.no_grad()
     def add_anchor(self, state: dict[str, torch.Tensor] | nn.Module | None = None) -> None:
         """Remember a converged solution (a state dict, a model, or the live θ) as anchor a_J."""
+        self._follow_params()
         if isinstance(state, nn.Module):
             state = state.state_dict()
         if state is None:
@@ -260,6 +270,7 @@ class PersistentPenalty:
 
     def value(self, progress: float = 0.0) -> torch.Tensor:
         """λ(t)·P(θ), differentiable (for analysis and for checking ``apply_``)."""
+        self._follow_params()
         if not self.anchors:
             return self.params[0][0].new_zeros(())
         phi, _ = self._kernel(self._group_sq(self._diffs(self.params, self.anchors)), 1.0)
@@ -272,6 +283,7 @@ class PersistentPenalty:
         ∇_θ P = Σ_j Σ_g φ'(u) · 2(θ_g − a_{j,g})/σ²_{j,g}, from the same differences that give
         the distances: one pass over the parameters serves all anchors.
         """
+        self._follow_params()
         if not self.anchors:
             return self.params[0][0].new_zeros(())
         lam = self.strength_at(progress)
@@ -290,6 +302,7 @@ class PersistentPenalty:
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
         """‖θ_S − a_j‖ over the whole persistent set, one per anchor: (J,)."""
+        self._follow_params()
         if not self.anchors:
             return self.params[0][0].new_zeros(0)
         # every granularity partitions θ_S, so its group squares sum to the whole distance

@@ -54,24 +54,32 @@ def holm(p_values) -> np.ndarray:
 
 
 def paired_t(a, b):
-    """Paired t-test of mean(a − b): (estimate, p, interval(level) -> (low, high), n)."""
+    """Paired t-test of mean(a − b): (estimate, p, interval(level) -> (low, high), n, tost(margin) -> p).
+    ``tost`` is the p-value of the two one-sided tests that the mean lies inside ±margin."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     d = d[np.isfinite(d)]
     n, est = len(d), float(d.mean()) if len(d) else float("nan")
     if n < 2 or np.ptp(d) == 0:  # no spread: the point is exact, a difference of 0 is no evidence
         p = 1.0 if (n and est == 0) or n < 2 else 0.0
-        return est, p, (lambda level: (est, est)), n
+        return (est, p, (lambda level: (est, est)), n,
+                (lambda margin: 0.0 if n >= 2 and abs(est) < margin else 1.0))
     se = float(d.std(ddof=1) / np.sqrt(n))
     p = float(2 * stats.t.sf(abs(est) / se, n - 1))
-    return est, p, (lambda level: tuple(float(x) for x in stats.t.interval(level, n - 1, loc=est, scale=se))), n
+
+    def tost(margin):
+        return float(max(stats.t.sf((est + margin) / se, n - 1), stats.t.cdf((est - margin) / se, n - 1)))
+    return est, p, (lambda level: tuple(float(x) for x in stats.t.interval(level, n - 1, loc=est, scale=se))), n, tost
 
 
 def mcnemar(a, b):
     """Paired binary outcomes (a and b succeed or fail on the same runs): the difference in success
-    rates, McNemar's exact p (binomial on the discordant pairs) and a Wald interval of the paired
-    difference."""
+    rates, McNemar's exact p (binomial on the discordant pairs), a Wald interval of the paired
+    difference and the two one-sided z-tests of equivalence."""
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     n = len(a)
+    if n == 0:
+        raise ValueError("McNemar's test got no pair: the two sides share no run (or every pair was left out "
+                         "as undecided); check the comparison's filters")
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     est = (only_a - only_b) / n
     p = float(stats.binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0
@@ -80,7 +88,12 @@ def mcnemar(a, b):
     def interval(level):
         z = stats.norm.ppf(0.5 + level / 2)
         return float(est - z * se), float(est + z * se)
-    return est, p, interval, n
+
+    def tost(margin):
+        if se == 0:
+            return 0.0 if abs(est) < margin else 1.0
+        return float(max(stats.norm.sf((est + margin) / se), stats.norm.cdf((est - margin) / se)))
+    return est, p, interval, n, tost
 
 
 def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
@@ -88,34 +101,39 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
 
     Each comparison is a dict with ``claim``, ``comparison``, ``metric``, and paired outcomes ``a``
     and ``b`` (``kind``: ``"t"`` for accuracies, ``"mcnemar"`` for success/failure). The estimate
-    is mean(a − b). p-values are Holm-adjusted across the family. The comparison ranked r-th by
-    p is tested at α/(m − r), Holm's own level, and its interval is given at that level:
+    is mean(a − b). Two families of tests, each Holm-adjusted across the comparisons:
 
-    * ``better`` / ``worse``: the Holm-adjusted p < α, in the direction of the estimate;
-    * ``equivalent``: otherwise, if the interval at level 1 − 2α/(m − r) lies inside ±``margin``
-      (two one-sided tests);
+    * ``better`` / ``worse``: the difference test's Holm-adjusted p (``p_holm``) < α, in the
+      direction of the estimate;
+    * ``equivalent``: otherwise, if the equivalence test's (two one-sided tests against
+      ±``margin``) Holm-adjusted p (``p_equiv_holm``) < α;
     * ``inconclusive``: neither.
+
+    The interval is given at the level Holm's procedure used for the comparison's difference test
+    (α/(m − r) for the r-th smallest p), so it excludes 0 exactly when the verdict is better/worse.
     """
     import pandas as pd
     tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
     p = np.array([t[1] for t in tests])
     p_holm = holm(p)
+    p_equiv = np.array([t[4](margin) for t in tests])
+    p_equiv_holm = holm(p_equiv)
     rank = np.empty(len(p), dtype=int)
     rank[np.argsort(p)] = np.arange(len(p))
     rows = []
-    for c, (est, _, interval, n), ph, r in zip(comparisons, tests, p_holm, rank):
+    for i, (c, (est, _, interval, n, _), r) in enumerate(zip(comparisons, tests, rank)):
         level = alpha / (len(p) - r)
         lo, hi = interval(1 - level)
-        elo, ehi = interval(1 - 2 * level)
-        if ph < alpha:
+        if p_holm[i] < alpha:
             verdict = "better" if est > 0 else "worse"
-        elif -margin < elo and ehi < margin:
+        elif p_equiv_holm[i] < alpha:
             verdict = "equivalent"
         else:
             verdict = "inconclusive"
         rows.append({"claim": c["claim"], "comparison": c["comparison"], "metric": c["metric"], "n_seeds": n,
-                     "estimate": est, "ci_low": lo, "ci_high": hi, "ci_level": 1 - level, "p": p[len(rows)],
-                     "p_holm": ph, "margin": margin, "verdict": verdict})
+                     "estimate": est, "ci_low": lo, "ci_high": hi, "ci_level": 1 - level, "p": p[i],
+                     "p_holm": p_holm[i], "margin": margin, "p_equiv": p_equiv[i], "p_equiv_holm": p_equiv_holm[i],
+                     "verdict": verdict})
     return pd.DataFrame(rows)
 
 
@@ -129,6 +147,10 @@ def paired(table, a: dict, b: dict, outcome: str, on: str = "run", undecided: st
             rows = rows[rows[col] == value]
         return rows.set_index(on)
     A, B = side(a), side(b)
+    for name, rows in (("a", A), ("b", B)):
+        if rows.index.has_duplicates:
+            raise ValueError(f"side {name} of a paired comparison matches several rows per {on!r}: add the "
+                             f"filter that tells them apart")
     common = A.index.intersection(B.index)
     A, B = A.loc[common], B.loc[common]
     if undecided is not None:

@@ -146,8 +146,8 @@ def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0
         state = store.load_tensors(checkpoint, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        gen.set_state(state["generator"].cpu())      # RNG states are CPU byte tensors, also on a GPU run
+        torch.set_rng_state(state["torch_rng"].cpu())
         rows, start_epoch = state["history"], state["epoch"]
     bar = tqdm(range(start_epoch, cfg.num_epochs), desc=desc or "fit", disable=not progress, leave=False,
                initial=start_epoch, total=cfg.num_epochs)

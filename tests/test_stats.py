@@ -14,9 +14,9 @@ def test_holm_matches_the_hand_computed_step_down():
 def test_mcnemar_exact_p_on_known_tables():
     a = np.array([True] * 10 + [True] * 20 + [False] * 20)
     b = np.array([False] * 10 + [True] * 20 + [False] * 20)   # 10 discordant pairs, all for a
-    est, p, interval, n = stats.mcnemar(a, b)
+    est, p, interval, n, _ = stats.mcnemar(a, b)
     assert (est, n) == (10 / 50, 50) and p == pytest.approx(2 * 0.5 ** 10)
-    est, p, _, _ = stats.mcnemar(np.array([True] * 5 + [False] * 5), np.array([False] * 5 + [True] * 5))
+    est, p, _, _, _ = stats.mcnemar(np.array([True] * 5 + [False] * 5), np.array([False] * 5 + [True] * 5))
     assert est == 0 and p == pytest.approx(1.0)
 
 
@@ -24,7 +24,7 @@ def test_paired_t_matches_scipy():
     from scipy import stats as st
     rng = np.random.default_rng(0)
     a, b = rng.normal(0.8, 0.01, 10), rng.normal(0.79, 0.01, 10)
-    est, p, interval, n = stats.paired_t(a, b)
+    est, p, interval, n, _ = stats.paired_t(a, b)
     assert p == pytest.approx(st.ttest_rel(a, b).pvalue) and n == 10
     lo, hi = interval(0.95)
     assert lo < est < hi
@@ -68,3 +68,26 @@ def test_mcnemar_verdicts_on_success_rates():
     v = stats.verdicts([{"claim": "k", "comparison": "persistent − restarts", "metric": "success",
                          "a": a, "b": b, "kind": "mcnemar"}], margin=0.02)
     assert v.verdict.item() == "better" and v.estimate.item() == pytest.approx(0.3)
+
+
+def test_equivalence_is_holm_adjusted_on_its_own_p_values():
+    # one tight null comparison: equivalent alone; among many noisy ones still tested on its own TOST p
+    tight = _cmp("tight", 0.0002 * np.linspace(-1, 1, 10))
+    alone = stats.verdicts([tight], margin=0.005)
+    assert alone.verdict.item() == "equivalent" and alone.p_equiv.item() < 1e-6
+    noisy = [_cmp(f"noisy {i}", np.random.default_rng(i).normal(0, 0.03, 10)) for i in range(5)]
+    v = stats.verdicts([tight, *noisy], margin=0.005).set_index("comparison")
+    assert v.loc["tight", "verdict"] == "equivalent"
+    assert v.loc["tight", "p_equiv"] <= v.loc["tight", "p_equiv_holm"] <= 6 * v.loc["tight", "p_equiv"]
+    assert (v.drop("tight").verdict == "inconclusive").all()
+    # a TOST p by hand: mean 0.001, sd such that se = 0.001, margin 0.005, 9 df
+    z = np.linspace(-1, 1, 10)
+    d = 0.001 + 0.001 * np.sqrt(10) * (z - z.mean()) / z.std(ddof=1)
+    *_, tost = stats.paired_t(d, np.zeros(10))
+    from scipy import stats as sst
+    assert tost(0.005) == pytest.approx(max(sst.t.sf(6.0, 9), sst.t.cdf(-4.0, 9)), rel=1e-6)
+
+
+def test_mcnemar_with_no_pair_names_the_problem():
+    with pytest.raises(ValueError, match="no pair"):
+        stats.mcnemar(np.array([], dtype=bool), np.array([], dtype=bool))
