@@ -115,9 +115,9 @@ PRESETS = {
         "paper": dict(K=5, num_theta0=20000, steps=2000)},
     "02_bad_minima": {
         "smoke": dict(seeds=64, widths=(4,), kink_steps=300, sweep_strengths=(0.01,), ts_ks=(6,), ts_runs=100,
-                      ts_cap=1500),
+                      ts_cap=4000),
         "cpu": dict(seeds=500, widths=(4, 8), kink_steps=2000, sweep_strengths=(0.001, 0.01, 0.1),
-                    ts_ks=(6, 8, 10, 12, 14, 16), ts_runs=1000, ts_cap=100000),
+                    ts_ks=(6, 8, 10, 12), ts_runs=1000, ts_cap=100000),
         "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       ts_ks=tuple(range(6, 21)), ts_runs=2000, ts_cap=100000)},
     "03_lenet": {
