@@ -83,7 +83,7 @@ PARAMETERS = {
     "K": _int, "seeds": _int, "secondary_seeds": _int, "tuning_seeds": _int,
     "pilot_epochs": _items(int, checks.integer), "margin": _positive, "larger_lr": _positive,
     "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)), "fixed_bandwidth": _positive,
-    "alexnet_seeds": _int, "pilot_lrs": _items(float, checks.number), "snapshot": _keep(checks.boolean),
+    "alexnet_seeds": _int, "pilot_lrs": _items(float, checks.number), "pilot_batch_sizes": _items(int, checks.integer), "snapshot": _keep(checks.boolean),
     "partial": _keep(checks.boolean), "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
     "batch_size": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
     "kink_steps": _int, "ts_runs": _int, "ts_cap": _int, "ts_penalty_steps": _int,
@@ -131,13 +131,15 @@ PRESETS = {
                       sweep_kernels=("gaussian", "inverse"))},
     "04_cifar": {
         "smoke": dict(models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, K=2, num_epochs=1, train_size=256,
-                      val_size=128, test_size=256, alexnet_width=0.25, pilot_lrs=(0.01, 0.05), snapshot=True, partial=True),
+                      val_size=128, test_size=256, alexnet_width=0.25, pilot_lrs=(0.01, 0.05), pilot_batch_sizes=(128,),
+                      snapshot=True, partial=True),
         "cpu": dict(models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=3, K=3, num_epochs=3, train_size=2000,
-                    val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.03, 0.1), snapshot=True,
+                    val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.03, 0.1), pilot_batch_sizes=(128, 32),
+                    snapshot=True,
                     partial=False),
         "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5, K=3,
                       num_epochs=60, train_size=None, val_size=5000, test_size=None, alexnet_width=1.0,
-                      pilot_lrs=(0.01, 0.03, 0.1), snapshot=True, partial=True)},
+                      pilot_lrs=(0.01, 0.03, 0.1), pilot_batch_sizes=(128,), snapshot=True, partial=True)},
 }
 
 

@@ -332,12 +332,12 @@ def _mode(cfg: RunConfig) -> str:
 
 def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, augment: bool = False,
          device: torch.device | None = None, num_epochs: int | None = None, K: int | None = None,
-         lr: float | None = None, **model_kwargs) -> dict[str, RunConfig]:
+         lr: float | None = None, batch_size: int | None = None, **model_kwargs) -> dict[str, RunConfig]:
     """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
     (no penalty), ``full``, and each named ``partial`` subset (module-name patterns).
-    ``num_epochs`` / ``K`` / ``lr`` replace the config's (e.g. what a pilot chose)."""
+    ``num_epochs`` / ``K`` / ``lr`` / ``batch_size`` replace the config's (e.g. what a pilot chose)."""
     gpu = device is not None and device.type == "cuda"
-    train = TrainConfig(num_epochs=num_epochs or cfg.num_epochs, batch_size=cfg.batch_size, lr=lr or cfg.lr,
+    train = TrainConfig(num_epochs=num_epochs or cfg.num_epochs, batch_size=batch_size or cfg.batch_size, lr=lr or cfg.lr,
                         weight_decay=cfg.weight_decay, lr_schedule="cosine", augment=augment, amp=gpu,
                         channels_last=gpu, compile=bool(getattr(cfg, "compile", False)))
 
