@@ -219,7 +219,7 @@ class Experiment:
     def _trained(self, run: store.RunDir) -> bool:
         """Whether every trajectory of a finished run is still on disk. Run folders are committed
         but trajectories (tensors) are not, so a fresh clone retrains them, with the same result."""
-        keys = pd.read_csv(run.file("trajectories.csv"))["key"]
+        keys = pd.read_csv(run.file("trajectories.csv"), dtype={"key": str})["key"]
         return all((self.root / "trajectories" / k / "metrics.json").exists() for k in keys)
 
     def _run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
@@ -230,7 +230,8 @@ class Experiment:
 
     def trajectories(self, method: str, cfg: RunConfig, seed: int) -> pd.DataFrame:
         """Per-trajectory records (key, status, metrics) of a finished run."""
-        return pd.read_csv(self._run_dir(method, cfg, seed).file("trajectories.csv"))
+        # a key is hex: one made only of digits must not be read back as a number
+        return pd.read_csv(self._run_dir(method, cfg, seed).file("trajectories.csv"), dtype={"key": str})
 
     def solutions(self, method: str, cfg: RunConfig, seed: int) -> dict[str, dict]:
         """θ₀ and the end point of every finished trajectory of a run: {"θ₀", "a1", "a2", ...}."""

@@ -169,3 +169,17 @@ def test_one_results_folder_serves_datasets_of_different_shapes(tiny_data, tmp_p
     for data in (tiny_data, gray):
         rows = Experiment(tmp_path, data, progress=False).run("longer", c, seed=0)
         assert (rows.status == "ok").all()
+
+
+def test_trajectory_keys_made_of_digits_are_read_back_as_text(tiny_data, tmp_path):
+    exp = Experiment(tmp_path, tiny_data, progress=False)
+    c = cfg(K=1, penalty=None)
+    exp.run("persistent", c, seed=0)
+    run = exp._run_dir("persistent", c, 0)
+    t = pd.read_csv(run.file("trajectories.csv"), dtype={"key": str})
+    old = t.key[0]
+    (tmp_path / "trajectories" / old).rename(tmp_path / "trajectories" / "0123456789")
+    t.assign(key="0123456789").to_csv(run.file("trajectories.csv"), index=False)
+    back = exp.trajectories("persistent", c, 0)
+    assert back.key.tolist() == ["0123456789"] and exp._trained(run)
+    assert len(exp.history(back.key[0]))
