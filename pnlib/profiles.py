@@ -134,7 +134,7 @@ PRESETS = {
                       val_size=128, test_size=256, alexnet_width=0.25, pilot_lrs=(0.01, 0.05), pilot_batch_sizes=(128,),
                       snapshot=True, partial=True),
         "cpu": dict(models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=3, K=3, num_epochs=3, train_size=2000,
-                    val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.03, 0.1), pilot_batch_sizes=(128, 32),
+                    val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.1), pilot_batch_sizes=(128, 32),
                     snapshot=True,
                     partial=False),
         "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5, K=3,
