@@ -4,7 +4,8 @@ from .inits import INITS, init_model
 from .models import MODELS, build_model, register_model
 from .persistence import PenaltyConfig, PersistentPenalty
 from .profiles import configure, resolve_profile
-from .protocol import Experiment, RunConfig
+from .experiment import Experiment
+from .runs import RunConfig
 from .training import DivergedError, TrainConfig, default_device, evaluate, fit
 
 __version__ = "0.1.0"

@@ -21,22 +21,13 @@
 """
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import asdict, replace
 
-import pandas as pd
 import torch
-import torch.nn.functional as F
-from filelock import FileLock
 
 from . import seeds, store
-from .data import batches
 from .persistence import PenaltyConfig, PersistentPenalty
-from .training import DivergedError, TrainConfig, _autocast, evaluate, fit, make_optimizer, predict_logits, score
-
-NAMES = {"snapshot": "snapshot (SGDR)", "kick": "random kick", "repulsive": "repulsive ensemble"}
+from .training import DivergedError, fit, train
 
 
 # -- the random kick -----------------------------------------------------------------------------
@@ -50,7 +41,7 @@ def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
     pen = PersistentPenalty(model, config, theta0=a)
     diffs = [((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
              for (wa, ba), (wb, bb) in zip(_blocks(pen, a), _blocks(pen, b))]
-    return torch.cat(pen._group_sq(diffs), 1).squeeze(0).sqrt()
+    return torch.cat(pen.group_sq_blocks(diffs), 1).squeeze(0).sqrt()
 
 
 def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, seed: int) -> dict:
@@ -63,11 +54,11 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
               None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0))
              for w, bb in _blocks(pen, theta0)]
     target = group_norms(model, config, a, b)
-    scale = (target.square() / torch.cat(pen._group_sq(noise), 1).squeeze(0)).sqrt()
-    scale = scale.split([s.shape[1] for s in pen._group_sq(noise)])
+    scale = (target.square() / torch.cat(pen.group_sq_blocks(noise), 1).squeeze(0)).sqrt()
+    scale = scale.split([s.shape[1] for s in pen.group_sq_blocks(noise)])
     out = {k: v.clone() for k, v in theta0.items()}
     for i, (n, (zw, zb)) in enumerate(zip(pen.module_names, noise)):
-        c = scale[pen._block_of(i)]
+        c = scale[pen.block_of(i)]
         out[f"{n}.weight"] += (c.view(-1, *([1] * (zw.dim() - 2))) * zw[0]).to(out[f"{n}.weight"])
         if zb is not None:
             out[f"{n}.bias"] += (c.view(-1) * zb[0]).to(out[f"{n}.bias"])
@@ -75,72 +66,28 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
 
 
 # -- the repulsive ensemble ---------------------------------------------------------------------
-def fit_repulsive(models: list, data, cfg: TrainConfig, penalty: PenaltyConfig, data_seeds: list[int],
-                  theta0: dict, *, checkpoint=None, progress: bool = True, desc: str = "") -> list[pd.DataFrame]:
-    """Train the members together, step by step: after every member's backward, each gets
-    λ(t)∇P with the others' current weights as anchors (``PersistentPenalty.set_anchors``), then
-    all step. Same schedules, checkpoints and divergence check as ``training.fit``."""
-    from pathlib import Path
-    from tqdm.auto import tqdm
-    device = data.X_train.device
-    for m in models:
-        m.to(device).train()
-    opts = [make_optimizer(m, cfg) for m in models]
-    gens = [torch.Generator().manual_seed(s) for s in data_seeds]
-    torch.manual_seed(data_seeds[0])
-    pens = [PersistentPenalty(m, penalty, theta0=theta0) for m in models]
-    live = [dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in pens]
-    n, K = len(data.X_train), len(models)
-    steps = n // cfg.batch_size if n >= cfg.batch_size else 1
-    total = steps * cfg.num_epochs
-    hists, start = [[] for _ in models], 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = store.load_tensors(checkpoint, device)
-        for m, o, g, ms, os_, gs in zip(models, opts, gens, state["models"], state["optimizers"], state["generators"]):
-            m.load_state_dict(ms), o.load_state_dict(os_), g.set_state(gs.cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        hists, start = state["histories"], state["epoch"]
-    for epoch in tqdm(range(start, cfg.num_epochs), desc=desc or "repulsive", disable=not progress, leave=False,
-                      initial=start, total=cfg.num_epochs):
-        t0 = time.perf_counter()
-        losses = torch.zeros(K, steps, device=device)
-        pen_sum = torch.zeros(K, device=device)
-        loaders = [batches(data.X_train, data.y_train, cfg.batch_size, augment=cfg.augment, generator=g,
-                           drop_last=n >= cfg.batch_size) for g in gens]
-        for i, batch in enumerate(zip(*loaders)):
-            t = (epoch * steps + i) / total
-            for j, (m, opt, (xb, yb)) in enumerate(zip(models, opts, batch)):
-                for group in opt.param_groups:
-                    group["lr"] = cfg.lr_at(t)
-                with _autocast(device, cfg.amp):
-                    loss = F.cross_entropy(m(xb).float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                losses[j, i] = loss.detach()
-            for j, pen in enumerate(pens):  # every member sees the others before anyone steps
-                pen.set_anchors([live[o] for o in range(K) if o != j])
-                pen_sum[j] += pen.apply_(t)
-            for opt in opts:
-                opt.step()
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            j, step = (int(v) for v in bad[0])
-            raise DivergedError(epoch + 1, step + 1, epoch * steps + step + 1, losses[j, step].item())
-        for j, m in enumerate(models):
-            val = evaluate(m, data.X_val, data.y_val, cfg.eval_batch_size, cfg.amp)
-            hists[j].append({"epoch": epoch + 1, "train_loss": losses[j].mean().item(), "val_loss": val["loss"],
-                             "val_acc": val["acc"], "lr": cfg.lr_at((epoch + 1) / cfg.num_epochs),
-                             "penalty": pen_sum[j].item() / steps, "seconds": time.perf_counter() - t0})
-        if checkpoint is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 \
-                and epoch + 1 < cfg.num_epochs:
-            store.save_tensors(checkpoint, {"epoch": epoch + 1, "models": [m.state_dict() for m in models],
-                                            "optimizers": [o.state_dict() for o in opts],
-                                            "generators": [g.get_state() for g in gens],
-                                            "torch_rng": torch.get_rng_state(), "histories": hists})
-    return [pd.DataFrame(h) for h in hists]
+class RepulsiveHook:
+    """The loop's hook for the repulsive ensemble: after every member's backward, member j gets
+    λ(t)∇P with the others' *current* weights as anchors (``PersistentPenalty.set_anchors``)."""
+
+    def __init__(self, models: list, penalty: PenaltyConfig, theta0: dict):
+        self.pens = [PersistentPenalty(m, penalty, theta0=theta0) for m in models]
+        self.live = [dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in self.pens]
+
+    def after_backward(self, t: float) -> list[torch.Tensor]:
+        values = []
+        for j, pen in enumerate(self.pens):  # nobody has stepped yet: every member sees the others as they are
+            pen.set_anchors([self.live[o] for o in range(len(self.pens)) if o != j])
+            values.append(pen.apply_(t))
+        return values
+
+    def columns(self, member: int, progress: float) -> dict:
+        return {}
 
 
-# -- the records of each method, for Experiment.run --------------------------------------------
+# -- the records of each method, for the registry of pnlib.methods -------------------------------
+# ``exp`` is the Experiment: the trajectory store (``pnlib.runs.Store``) plus ``run`` and
+# ``trajectories`` of the other methods (the kick matches a persistent run).
 def snapshot(exp, cfg, seed: int) -> list[dict]:
     plain, start, records = replace(cfg, penalty=None), exp.theta0(cfg, seed), []
     for k in range(1, cfg.K + 1):
@@ -157,12 +104,12 @@ class _FirstEpochDone(Exception):
     pass
 
 
-def _early(exp, method_cfg, seed: int, k: int) -> dict:
-    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch: stored by
-    ``Experiment`` as ``early.pt``; for a trajectory trained before it was stored, its first epoch
-    is replayed (same start, anchors, batch order and schedule: the same state)."""
+def early_state(exp, method_cfg, seed: int, k: int) -> dict:
+    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch: stored as
+    ``early.pt`` by the trajectory store; for a trajectory trained before it was stored, its first
+    epoch is replayed (same start, anchors, batch order and schedule: the same state)."""
     rec = exp.trajectories("persistent", method_cfg, seed).set_index("k").loc[k]
-    folder = exp.root / "trajectories" / rec.key
+    folder = exp.folder(rec.key)
     if rec.status != "ok":
         raise ValueError(f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
                          f"which {rec.status}: no displacement to match")
@@ -185,7 +132,7 @@ def _early(exp, method_cfg, seed: int, k: int) -> dict:
                 on_epoch=stop)
         except _FirstEpochDone:
             pass
-    return store.load_tensors(folder / "early.pt", exp.data.X_train.device)
+    return exp.early(rec.key)
 
 
 def kick(exp, cfg, seed: int) -> list[dict]:
@@ -201,15 +148,14 @@ def kick(exp, cfg, seed: int) -> list[dict]:
         if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
             records.append({"key": pers.key[k], "status": "diverged", "diverged_epoch": None, "diverged_step": None})
             continue
-        start = matched_kick(exp.model(cfg), cfg.penalty, theta0, _early(exp, cfg, seed, k), _early(exp, plain, seed, k),
-                             seeds.derive_seed(seed, "kick", k))
+        start = matched_kick(exp.model(cfg), cfg.penalty, theta0, early_state(exp, cfg, seed, k),
+                             early_state(exp, plain, seed, k), seeds.derive_seed(seed, "kick", k))
         records.append(exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
                                       label=f"kick k={k}/{cfg.K}"))
     return records
 
 
 def repulsive(exp, cfg, seed: int) -> list[dict]:
-    from .protocol import _iso, _state_hash
     if cfg.penalty is None or cfg.penalty.bandwidth == "travel":
         raise ValueError("the repulsive ensemble needs a penalty config with a fixed bandwidth, e.g. "
                          "PenaltyConfig(bandwidth=1.0): all members start at θ₀, where the travel bandwidth is 0 "
@@ -217,44 +163,23 @@ def repulsive(exp, cfg, seed: int) -> list[dict]:
     theta0 = exp.theta0(cfg, seed)
     data_seeds = [seeds.data_seed(seed, k) for k in range(1, cfg.K + 1)]
     spec = {"repulsive": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": exp.fingerprint,
-            "start": _state_hash(theta0), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
+            "start": store.state_hash(theta0), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
             "penalty": asdict(cfg.penalty), "threads": exp.threads}
-    key = store.config_hash(spec)
-    run = store.RunDir(exp.root / "trajectories" / key, spec)
-    with FileLock(run.file(".lock")):
-        if run.done("metrics.json"):
-            return store.read_json(run.file("metrics.json"))["members"]
-        started = time.time()
-        if exp.threads is not None:
-            torch.set_num_threads(exp.threads)
+
+    def train_members(run, key):
         models = [exp.model(cfg, theta0) for _ in range(cfg.K)]
-        members = []
         try:
-            hists = fit_repulsive(models, exp.data, cfg.train, cfg.penalty, data_seeds, theta0,
-                                  checkpoint=run.file("checkpoint.pt"), progress=exp.progress, desc="repulsive")
+            hists = train(models, exp.data, cfg.train, seeds=data_seeds, hook=RepulsiveHook(models, cfg.penalty, theta0),
+                          checkpoint=run.file("checkpoint.pt"), progress=exp.progress, desc="repulsive")
         except DivergedError as e:
-            members = [{"key": f"{key}/m{k}", "status": "diverged", "diverged_epoch": e.epoch, "diverged_step": e.step}
-                       for k in range(1, cfg.K + 1)]
-        else:
-            for k, (m, h) in enumerate(zip(models, hists), 1):
-                rec = {"key": f"{key}/m{k}", "status": "ok", "diverged_epoch": None, "diverged_step": None,
-                       "train_loss": float(h.train_loss.iloc[-1])}
-                logits = {s: predict_logits(m, getattr(exp.data, f"X_{s}"), cfg.train.eval_batch_size, cfg.train.amp)
-                          for s in ("val", "test")}
-                for s, lg in logits.items():
-                    sc = score(lg, getattr(exp.data, f"y_{s}"))
-                    rec.update({f"{s}_loss": sc["loss"], f"{s}_acc": sc["acc"]})
-                store.write_csv(run.file(f"m{k}", "history.csv"), h)
-                store.save_tensors(run.file(f"m{k}", "model.pt"), m.state_dict())
-                store.save_tensors(run.file(f"m{k}", "logits.pt"), logits)
-                store.write_json(run.file(f"m{k}", "metrics.json"), rec)
-                members.append(rec)
-        by = {"host": store.HOST, "pid": os.getpid(), "worker": exp.worker, "start": _iso(started),
-              "end": _iso(time.time()), "threads": torch.get_num_threads()}
-        store.write_json(run.file("metrics.json"), {"members": members, "trained_by": by})
-        store.append_line(exp.root / "trained.log", json.dumps({"key": key, **by}))
-        run.file("checkpoint.pt").unlink(missing_ok=True)
-        return members
+            return {"members": [{"key": f"{key}/m{k}", "status": "diverged", "diverged_epoch": e.epoch,
+                                 "diverged_step": e.step} for k in range(1, cfg.K + 1)]}
+        members = []
+        for k, (m, h) in enumerate(zip(models, hists), 1):
+            rec = {"key": f"{key}/m{k}", "status": "ok", "diverged_epoch": None, "diverged_step": None,
+                   "train_loss": float(h.train_loss.iloc[-1]), **exp.record(run.file(f"m{k}"), m, h, cfg.train)}
+            store.write_json(run.file(f"m{k}", "metrics.json"), rec)
+            members.append(rec)
+        return {"members": members}
 
-
-PRODUCERS = {"snapshot": snapshot, "kick": kick, "repulsive": repulsive}
+    return exp.cached(spec, train_members)["members"]

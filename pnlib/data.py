@@ -1,25 +1,18 @@
-"""In-memory CIFAR-10 / Fashion-MNIST with a fixed seeded validation split and batched augmentation.
+"""Where the datasets live, and CIFAR-10 / Fashion-MNIST in memory with a fixed seeded validation
+split and batched augmentation.
 
 Whole splits live as normalised float32 tensors on the device; ``batches`` slices them with a
 seeded permutation and ``augment_batch`` does random crop + flip on whole batches with tensor ops.
-Files are read in their official formats (CIFAR python pickles, IDX) and validated, so a corrupt
-download fails with a message naming the file instead of a cryptic error later.
+The files are read and validated by ``formats``.
 
 Where the data come from (``locate``): CIFAR-10 in the data folder, then Fashion-MNIST in the
 data folder or Debian's ``/usr/share/datasets``, then (``download=True``) torchvision's downloaders,
 CIFAR-10 first, with a short connect timeout so that an offline machine moves on at once.
-``python -m pnlib check-data`` runs that search before ``make run`` trains anything.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import pickle
 import socket
-import struct
-import sys
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -28,30 +21,14 @@ import numpy as np
 import torch
 
 from . import checks
+from .formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
+from .formats import DatasetError  # re-exported: pnlib.data.DatasetError is what load_dataset raises
+from .store import project_root
 
 DATASETS = ("auto", "cifar10", "fashion_mnist")
-CIFAR_DIR = "cifar-10-batches-py"
-CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck")
-FASHION_DIR = "fashion-mnist"
-FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"  # torchvision's
 DATA_ENV = "PNLIB_DATA"                   # the data folder; default <repository>/data
 SYSTEM_ENV = "PNLIB_SYSTEM_DATASETS"      # Debian's datasets folder; default /usr/share/datasets
 DOWNLOAD_TIMEOUT_S = 10                   # per connect/read: an offline machine gives up at once
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-
-
-class DatasetError(RuntimeError):
-    """A dataset file is corrupt or truncated."""
-
-    def __init__(self, path: Path | str, problem: str):
-        super().__init__(f"{path}: {problem}. The file looks corrupt or truncated; delete it and "
-                         f"download it again (or pass download=True after deleting it).")
-        self.path = Path(path)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -87,110 +64,20 @@ class Data:
         return int(self.X_train.shape[-1])
 
 
-# ----------------------------------------------------------------------------------- CIFAR-10
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Refuses every global except what a pickled numpy array needs (no code execution)."""
-
-    _ALLOWED = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
-
-    def find_class(self, module: str, name: str):
-        if (module.startswith("numpy") and name in self._ALLOWED) or (module, name) in (
-                ("copyreg", "_reconstructor"), ("builtins", "object"), ("_codecs", "encode")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing global {module}.{name}")
-
-
-def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            obj = _SafeUnpickler(f, encoding="bytes").load()
-    except FileNotFoundError:
-        raise DatasetError(path, "file is missing from the dataset folder") from None
-    except Exception as exc:  # any unpickling failure means a bad file
-        raise DatasetError(path, f"cannot unpickle ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict):
-        raise DatasetError(path, f"expected a pickled dict, got {type(obj).__name__}")
-    # official files give bytes keys under encoding="bytes"; accept str keys as well
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
-
-
-def _check_labels(path: Path, y: np.ndarray, n_images: int) -> None:
-    if y.shape != (n_images,):
-        raise DatasetError(path, f"{y.shape} labels for {n_images} images")
-    if y.size and (y.min() < 0 or y.max() > 9):
-        raise DatasetError(path, f"labels outside 0..9 (min {y.min()}, max {y.max()})")
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    d = _unpickle(path)
-    if "data" not in d or "labels" not in d:
-        raise DatasetError(path, f"missing keys b'data'/b'labels' (found {list(d)})")
-    x = d["data"]
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
-        desc = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise DatasetError(path, f"b'data' must be a uint8 array of shape (N, 3072), got {desc}")
-    try:
-        y = np.asarray(d["labels"], dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DatasetError(path, "b'labels' is not a list of integers") from None
-    _check_labels(path, y, len(x))
-    return x.reshape(-1, 3, 32, 32), y
-
-
-def _read_cifar(folder: Path):
-    meta = _unpickle(folder / "batches.meta")
-    names = meta.get("label_names")
-    if not isinstance(names, list) or len(names) != 10:
-        raise DatasetError(folder / "batches.meta", "b'label_names' must be a list of 10 names")
-    classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
-    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
-    x_test, y_test = _read_cifar_batch(folder / "test_batch")
-    x_train = np.concatenate([p[0] for p in parts])
-    y_train = np.concatenate([p[1] for p in parts])
-    return x_train, y_train, x_test, y_test, classes
-
-
-
-
-# ------------------------------------------------------------------------------ Fashion-MNIST
-
-def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Parse an IDX file of unsigned bytes (magic 0x0000 0x08 ndim, big-endian uint32 dims)."""
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(path, f"cannot read/decompress ({type(exc).__name__}: {exc})") from None
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(path, f"only {len(raw)} bytes, shorter than the IDX header")
-    zero, dtype_code, nd = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08 or nd != ndim:
-        raise DatasetError(path, f"bad IDX magic {raw[:4].hex()} (want 0000 08 {ndim:02x}: uint8, {ndim}-d)")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    if len(raw) - header != int(np.prod(dims)):
-        raise DatasetError(path, f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, "
-                                 f"file holds {len(raw) - header}")
-    return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(dims)  # writable
-
-
-
 # ----------------------------------------------------------------------------- where data live
 
 def data_root() -> Path:
     """``$PNLIB_DATA``, else ``data/`` in the repository: where the notebooks read datasets."""
-    from .store import project_root
     return Path(os.environ.get(DATA_ENV) or project_root() / "data")
 
 
-def _system_fashion_dir() -> Path:
+def system_fashion_dir() -> Path:
+    """Fashion-MNIST in Debian's datasets folder (``$PNLIB_SYSTEM_DATASETS``, default /usr/share/datasets)."""
     return Path(os.environ.get(SYSTEM_ENV) or "/usr/share/datasets") / "fashion-mnist"
 
 
 def _fashion_dirs(root: Path) -> list[Path]:
-    return [root / FASHION_DIR, root / "FashionMNIST" / "raw", _system_fashion_dir()]
+    return [root / FASHION_DIR, root / "FashionMNIST" / "raw", system_fashion_dir()]
 
 
 def _find(name: str, root: Path):
@@ -229,7 +116,7 @@ def remedies(root: Path, names=("cifar10", "fashion_mnist")) -> str:
     lines = []
     if "fashion_mnist" in names:
         lines.append(f"  - Debian/Ubuntu, offline: sudo apt-get install dataset-fashion-mnist   "
-                     f"(read from {_system_fashion_dir()}/)")
+                     f"(read from {system_fashion_dir()}/)")
     if "cifar10" in names:
         lines.append(f"  - CIFAR-10 (the paper's dataset): download {CIFAR_URL} and unpack it in {root}/ "
                      f"(tar xzf ... -C {root}), which makes {root / CIFAR_DIR}/")
@@ -267,17 +154,6 @@ def locate(name: str = "auto", root: str | Path | None = None, download: bool = 
         f"To get one, do any of these:\n{remedies(root, wanted)}")
 
 
-def _read(name: str, found):
-    if name == "cifar10":
-        return _read_cifar(found)
-    x_train, y_train, x_test, y_test = (_read_idx(p, 3 if "images" in p.name else 1) for p in found)
-    _check_labels(found[1], y_train, len(x_train))
-    _check_labels(found[3], y_test, len(x_test))
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(found[2], f"image size {x_test.shape[1:]} differs from train {x_train.shape[1:]}")
-    return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64), FASHION_CLASSES
-
-
 # -------------------------------------------------------------------------------- load_dataset
 
 def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -306,7 +182,7 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
     checks.optional(checks.integer, "train_size", train_size)
     checks.optional(checks.integer, "test_size", test_size)
     used, found = locate(name, root, download)
-    x_all, y_all, x_test, y_test, classes = _read(used, found)
+    x_all, y_all, x_test, y_test, classes = read(used, found)
     if used == "fashion_mnist" and pad_to_32:
         pad = [(0, 0), (0, 0)] + [(max(0, (32 - s) // 2), max(0, 32 - s - (32 - s) // 2)) for s in x_all.shape[2:]]
         x_all, x_test = np.pad(x_all, pad), np.pad(x_test, pad)
@@ -375,62 +251,3 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool 
     for start in range(0, stop, batch_size):
         i = order[start:start + batch_size]
         yield (augment_batch(X[i], generator) if augment else X[i]), y[i]
-
-
-# ------------------------------------------------------------------------ notebooks and make run
-
-def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:
-    """``load_dataset`` as the notebooks call it. ``cpu`` and ``paper`` download what is missing;
-    ``smoke`` never downloads and falls back to generated CIFAR-format files, so that ``make test``
-    runs the notebooks' code paths anywhere, offline and with no dataset installed."""
-    root = Path(root) if root is not None else data_root()
-    if profile != "smoke":
-        return load_dataset(name, root, download=True, **kwargs)
-    try:
-        return load_dataset(name, root, **kwargs)
-    except DatasetNotFoundError:
-        from .generated import smoke_stand_in
-        stand_in = smoke_stand_in(root)
-        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {stand_in}")
-        return load_dataset("cifar10", stand_in, **kwargs)
-
-
-def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu") -> Data:
-    """The dataset of a notebook's config (``dataset``, ``profile`` and the split sizes), with a
-    banner that says which dataset it is when it is not the paper's CIFAR-10."""
-    data = load_for_profile(cfg.dataset, cfg.profile, val_size=cfg.val_size, train_size=cfg.train_size,
-                            test_size=cfg.test_size, pad_to_32=pad_to_32, device=device)
-    if data.name != "cifar10":
-        print("=" * 78 + f"\nDATASET: {data.name.upper()}{' (padded to 32×32)' if pad_to_32 else ''}, NOT CIFAR-10. "
-              f"CIFAR-10 was not found (see data/README.md).\nEvery table and figure below names the dataset "
-              f"it used.\n" + "=" * 78)
-    print(f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
-          f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}")
-    return data
-
-
-def needs_dataset(notebook: str | Path) -> bool:
-    """Whether a notebook reads a dataset (its metadata ``pnlib.needs_dataset``)."""
-    return bool(json.loads(Path(notebook).read_text()).get("metadata", {}).get("pnlib", {}).get("needs_dataset"))
-
-
-def check(profile: str, notebooks: list[str], root: str | Path | None = None) -> int:
-    """What ``make run`` does first: make sure the notebooks that read data will find it (downloading
-    it if a network is there), in seconds and before anything trains. Returns an exit code."""
-    reading = [nb for nb in notebooks if needs_dataset(nb)]
-    if not reading or profile == "smoke":
-        return 0
-    root = Path(root) if root is not None else data_root()
-    try:
-        used, found = locate("auto", root, download=True)
-    except DatasetNotFoundError as exc:
-        others = [nb for nb in notebooks if nb not in reading]
-        alone = (f"\nThese notebooks need no dataset; run them alone with:\n  make run NOTEBOOKS=\"{' '.join(others)}\""
-                 if others else "")
-        print(f"ERROR: {', '.join(Path(nb).stem for nb in reading)} read a dataset, and none is here: {exc}{alone}",
-              file=sys.stderr)
-        return 2
-    where = found if isinstance(found, Path) else found[0].parent
-    print(f"data: {used} in {where} (for {', '.join(Path(nb).stem for nb in reading)})")
-    return 0
-

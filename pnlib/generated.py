@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CIFAR_CLASSES, CIFAR_DIR, FASHION_DIR, FASHION_FILES, _unpickle
+from .formats import CIFAR_CLASSES, CIFAR_DIR, FASHION_DIR, FASHION_FILES, unpickle
 
 # what the smoke profile writes when no dataset is installed: large enough for every notebook's
 # smoke preset (the empty-data-folder test in tests/test_notebooks.py keeps that true)
@@ -76,7 +76,7 @@ def smoke_stand_in(root: str | Path) -> Path:
     """The generated CIFAR-format folder the smoke profile reads when no dataset is installed."""
     folder = Path(root) / SMOKE_DIR
     meta = folder / CIFAR_DIR / "batches.meta"
-    sizes_ok = meta.exists() and _unpickle(meta).get("num_cases_per_batch") == SMOKE_TRAIN_PER_BATCH
+    sizes_ok = meta.exists() and unpickle(meta).get("num_cases_per_batch") == SMOKE_TRAIN_PER_BATCH
     if not sizes_ok:  # absent, or written by an older, smaller preset
         write_fake_cifar10(folder, n_per_batch=SMOKE_TRAIN_PER_BATCH, n_test=SMOKE_TEST, seed=0)
     return folder

@@ -217,6 +217,14 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
     _BUILDERS[name] = (builder, tuple(p.name for p in params[3:] if p.kind != p.VAR_KEYWORD))
 
 
+def unregister_model(name: str) -> None:
+    """Forget a model that ``register_model`` added (the built-in ones stay)."""
+    if name in BUILTIN_MODELS or name not in _BUILDERS:
+        raise ValueError(f"{name!r} is not a registered model; registered: "
+                         f"{', '.join(n for n in _BUILDERS if n not in BUILTIN_MODELS) or 'none'}")
+    del _BUILDERS[name]
+
+
 def build_model(name: str, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
                 **kwargs) -> nn.Module:
     """Build model ``name`` on the CPU; ``kwargs`` are model-specific (see module docstring)."""

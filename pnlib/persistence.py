@@ -213,7 +213,7 @@ class PersistentPenalty:
             out.append((dw, db))
         return out
 
-    def _group_sq(self, diffs) -> list[torch.Tensor]:
+    def group_sq_blocks(self, diffs) -> list[torch.Tensor]:
         """‖θ_g − a_{j,g}‖² as blocks of (J, groups): one block per module, or one for ``model``."""
         unit = [dw.square().flatten(2).sum(-1) + (db.square() if db is not None else 0.0)
                 for dw, db in diffs]                                   # per neuron: (J, out)
@@ -223,7 +223,7 @@ class PersistentPenalty:
         layer = [s.sum(-1, keepdim=True) for s in unit]               # per module: (J, 1)
         return layer if g == "layer" else [torch.stack(layer).sum(0)]  # model: one (J, 1)
 
-    def _block_of(self, i: int) -> int:
+    def block_of(self, i: int) -> int:
         return 0 if self.config.granularity == "model" else i
 
     def _kernel(self, d2_blocks, lam: float):
@@ -252,7 +252,7 @@ class PersistentPenalty:
             state = dict(zip(self.param_names, [p for wb in self.params for p in wb if p is not None]))
         new = {k: state[k].detach().to(self.theta0[k]).unsqueeze(0).clone() for k in self.param_names}
         theta0 = [(self.theta0[f"{n}.weight"], self.theta0.get(f"{n}.bias")) for n in self.module_names]
-        s2 = [self.config.sigma2(t) for t in self._group_sq(self._diffs(theta0, new))]
+        s2 = [self.config.sigma2(t) for t in self.group_sq_blocks(self._diffs(theta0, new))]
         self.anchors = {k: torch.cat([self.anchors[k], v]) if self.anchors else v for k, v in new.items()}
         s2 = torch.cat(s2, 1)
         self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
@@ -273,7 +273,7 @@ class PersistentPenalty:
         self._follow_params()
         if not self.anchors:
             return self.params[0][0].new_zeros(())
-        phi, _ = self._kernel(self._group_sq(self._diffs(self.params, self.anchors)), 1.0)
+        phi, _ = self._kernel(self.group_sq_blocks(self._diffs(self.params, self.anchors)), 1.0)
         return self.strength_at(progress) * phi.sum()                  # λ(t)·Σ_j Σ_g φ(r)
 
     @torch.no_grad()
@@ -288,10 +288,10 @@ class PersistentPenalty:
             return self.params[0][0].new_zeros(())
         lam = self.strength_at(progress)
         diffs = self._diffs(self.params, self.anchors)
-        phi, coefs = self._kernel(self._group_sq(diffs), lam)         # coef = λ·φ'(u)·2/σ²
+        phi, coefs = self._kernel(self.group_sq_blocks(diffs), lam)         # coef = λ·φ'(u)·2/σ²
         if lam != 0.0:
             for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
-                c = coefs[self._block_of(i)]                           # (J, out) or (J, 1)
+                c = coefs[self.block_of(i)]                           # (J, out) or (J, 1)
                 gw = (c.view(*c.shape, *([1] * (w.dim() - 1))) * dw).sum(0)   # Σ_j c_j (θ − a_j)
                 w.grad = gw if w.grad is None else w.grad.add_(gw)
                 if b is not None:
@@ -306,7 +306,7 @@ class PersistentPenalty:
         if not self.anchors:
             return self.params[0][0].new_zeros(0)
         # every granularity partitions θ_S, so its group squares sum to the whole distance
-        return torch.cat(self._group_sq(self._diffs(self.params, self.anchors)), 1).sum(1).sqrt()
+        return torch.cat(self.group_sq_blocks(self._diffs(self.params, self.anchors)), 1).sum(1).sqrt()
 
     # -- saving the penalty with the run --------------------------------------------------
     def state_dict(self) -> dict:

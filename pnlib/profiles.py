@@ -16,6 +16,7 @@ import dataclasses
 import os
 import types
 from functools import partial
+from pathlib import Path
 
 from . import checks, store
 from .data import DATASETS
@@ -27,6 +28,14 @@ from .persistence import GRANULARITIES, KERNELS, parse_schedule
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
 ENV = "PNLIB_PROFILE"
+
+
+def results_dir(stem: str, profile: str) -> Path:
+    """``results/<stem>/`` for the default profile (what ``make run`` writes and the README quotes);
+    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it.
+    ``$PNLIB_RESULTS`` replaces ``results/``."""
+    root = store.results_root()
+    return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
 
 
 def resolve_profile(profile: str | None = None) -> tuple[str, str]:
@@ -155,7 +164,7 @@ def configure(experiment: str, namespace: dict, *, verbose: bool = True):
     values.update({k: PARAMETERS[k](k, v) for k, v in values.items() if k != "profile"})
     cls = dataclasses.make_dataclass(
         "Config", list(values), frozen=True,
-        namespace={"experiment": experiment, "results": property(lambda self: store.results_dir(experiment, self.profile))})
+        namespace={"experiment": experiment, "results": property(lambda self: results_dir(experiment, self.profile))})
     cfg = cls(**values)
     if verbose:
         print(f"profile {name} (from {source}); results in {cfg.results}")

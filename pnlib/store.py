@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from . import seeds
+
 PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>[:<nth write>]" pauses mid-write
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -167,6 +169,20 @@ def load_tensors(path, device="cpu"):
                          f"(pnlib recomputes it) and check where the folder came from.") from None
 
 
+def iso_time(t: float) -> str:
+    """A local timestamp with milliseconds, as the run records write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1000):03d}"
+
+
+def state_hash(state: dict) -> str:
+    """The bytes of a state dict (sorted by name), hashed: the identity of a start point."""
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def config_hash(config: dict) -> str:
     return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
@@ -182,22 +198,17 @@ def _flatten(d: dict, prefix="") -> dict:
 RESULTS_ENV = "PNLIB_RESULTS"  # another results folder (tests use a temporary one)
 
 
-def results_dir(stem: str, profile: str) -> Path:
-    """``results/<stem>/`` for the default profile (what ``make run`` writes and the README quotes);
-    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it.
-    ``$PNLIB_RESULTS`` replaces ``results/``."""
-    from .profiles import DEFAULT_PROFILE
-    root = Path(os.environ.get(RESULTS_ENV) or project_root() / "results")
-    return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
+def results_root() -> Path:
+    """``results/`` in the repository, or ``$PNLIB_RESULTS``."""
+    return Path(os.environ.get(RESULTS_ENV) or project_root() / "results")
 
 
 def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
     """Read ``path`` if it was written under the same ``config``; otherwise ``compute()`` it and
     write the CSV, then its ``.json`` sidecar (config and commit) as the mark that it is done."""
-    from .seeds import SCHEME
     path = Path(path)
     meta = path.with_suffix(".json")
-    config = json.loads(json.dumps({**config, "seed_scheme": SCHEME}, default=str))  # new draws, new table
+    config = json.loads(json.dumps({**config, "seed_scheme": seeds.SCHEME}, default=str))  # new draws, new table
     if path.exists() and meta.exists() and read_json(meta)["config"] == config:
         return pd.read_csv(path)
     df = compute()

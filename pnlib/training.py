@@ -94,7 +94,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return opt(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _autocast(device: torch.device, amp: bool):
+def autocast(device: torch.device, amp: bool):
+    """bf16 autocast of the forward pass when ``amp``; parameters and the penalty stay float32."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
 
 
@@ -105,7 +106,7 @@ def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 1000, am
     was_training = model.training
     model.eval()
     fmt = torch.channels_last if channels_last and X.dim() == 4 else torch.contiguous_format
-    with _autocast(X.device, amp):
+    with autocast(X.device, amp):
         out = torch.cat([model(X[i:i + batch_size].contiguous(memory_format=fmt)).float()
                          for i in range(0, len(X), batch_size)])
     model.train(was_training)
@@ -121,6 +122,21 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
     return score(predict_logits(model, X, batch_size, amp), y)
 
 
+class PenaltyHook:
+    """The persistent penalty as the loop's hook (K = 1): λ(t)∇P into ``.grad`` after backward,
+    and the penalty's columns of the history (P, λ(t), distances to the anchors)."""
+
+    def __init__(self, penalty):
+        self.penalty = penalty
+
+    def after_backward(self, t: float) -> list[torch.Tensor]:
+        return [self.penalty.apply_(t)]                                # λ(t)∇P straight into .grad
+
+    def columns(self, member: int, progress: float) -> dict:
+        return {"strength": self.penalty.strength_at(progress),
+                **{f"dist_anchor_{j + 1}": d for j, d in enumerate(self.penalty.distances().tolist())}}
+
+
 def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "", on_epoch=None) -> pd.DataFrame:
     """Train ``model`` on ``data`` (a ``pnlib.data.Data``) and return the per-epoch history.
@@ -129,70 +145,112 @@ def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0
     saved every ``cfg.checkpoint_every`` epochs and an existing checkpoint is resumed, so an
     interrupted trajectory ends bitwise where an uninterrupted one would (on CPU).
     Raises ``DivergedError`` when the training loss turns non-finite. ``on_epoch(epoch, model)``
-    is called after each finished epoch (1-based), before its checkpoint.
+    is called after each finished epoch (1-based), before its checkpoint. ``train`` with one member.
     """
+    hook = PenaltyHook(penalty) if penalty is not None else None
+    each = (lambda epoch, models: on_epoch(epoch, models[0])) if on_epoch is not None else None
+    return train([model], data, cfg, seeds=[seed], hook=hook, checkpoint=checkpoint, progress=progress,
+                 desc=desc or "fit", on_epoch=each)[0]
+
+
+def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], hook=None,
+          checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
+          on_epoch=None) -> list[pd.DataFrame]:
+    """The one training loop: K members in lockstep, member k with its own optimizer and batch
+    order (``seeds[k]``). Each step every member goes forward and backward, then ``hook`` runs
+    (``after_backward(t)`` returns each member's penalty value; ``columns(k, t)`` adds to its
+    history), then all members step. Dropout draws from ``seeds[0]``. Checkpoints and resume as
+    in ``fit``; a non-finite loss of any member raises ``DivergedError``. Returns the histories."""
+    if len(seeds) != len(models):
+        raise ValueError(f"train got {len(models)} models but {len(seeds)} seeds: one batch-order seed per member")
     device = data.X_train.device
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=fmt).train()
-    forward = torch.compile(model) if cfg.compile else model
-    opt = make_optimizer(model, cfg)
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # dropout
-    n = len(data.X_train)
+    for m in models:
+        m.to(device=device, memory_format=fmt).train()
+    forwards = [torch.compile(m) if cfg.compile else m for m in models]
+    opts = [make_optimizer(m, cfg) for m in models]
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    torch.manual_seed(seeds[0])  # dropout
+    K, n = len(models), len(data.X_train)
     steps_per_epoch = n // cfg.batch_size if n >= cfg.batch_size else 1
     total_steps = steps_per_epoch * cfg.num_epochs
-    rows, start_epoch = [], 0
+    hists, start_epoch = [[] for _ in models], 0
     if checkpoint is not None and Path(checkpoint).exists():
-        state = store.load_tensors(checkpoint, device)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"].cpu())      # RNG states are CPU byte tensors, also on a GPU run
-        torch.set_rng_state(state["torch_rng"].cpu())
-        rows, start_epoch = state["history"], state["epoch"]
-    bar = tqdm(range(start_epoch, cfg.num_epochs), desc=desc or "fit", disable=not progress, leave=False,
+        hists, start_epoch = _resume(checkpoint, device, models, opts, gens)
+    bar = tqdm(range(start_epoch, cfg.num_epochs), desc=desc, disable=not progress, leave=False,
                initial=start_epoch, total=cfg.num_epochs)
     for epoch in bar:
         t0 = time.perf_counter()
-        losses = torch.zeros(steps_per_epoch, device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        pen_sum = torch.zeros((), device=device)
+        losses = torch.zeros(K, steps_per_epoch, device=device)
+        correct = torch.zeros(K, device=device, dtype=torch.long)
+        pen_sum = torch.zeros(K, device=device)
         seen = 0
-        for i, (xb, yb) in enumerate(batches(data.X_train, data.y_train, cfg.batch_size, augment=cfg.augment,
-                                             generator=gen, drop_last=n >= cfg.batch_size)):
+        loaders = [batches(data.X_train, data.y_train, cfg.batch_size, augment=cfg.augment, generator=g,
+                           drop_last=n >= cfg.batch_size) for g in gens]
+        for i, member_batches in enumerate(zip(*loaders)):
             t = (epoch * steps_per_epoch + i) / total_steps
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr_at(t)
-            with _autocast(device, cfg.amp):
-                out = forward(xb.contiguous(memory_format=fmt) if xb.dim() == 4 else xb)
-                loss = F.cross_entropy(out.float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if penalty is not None:
-                pen_sum += penalty.apply_(t)  # λ(t)∇P straight into .grad
-            opt.step()
-            losses[i] = loss.detach()
-            correct += (out.argmax(1) == yb).sum()
-            seen += len(yb)
+            for j, (forward, opt, (xb, yb)) in enumerate(zip(forwards, opts, member_batches)):
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr_at(t)
+                with autocast(device, cfg.amp):
+                    out = forward(xb.contiguous(memory_format=fmt) if xb.dim() == 4 else xb)
+                    loss = F.cross_entropy(out.float(), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                losses[j, i] = loss.detach()
+                correct[j] += (out.argmax(1) == yb).sum()
+            if hook is not None:  # every member sees the others' state before anyone steps
+                for j, value in enumerate(hook.after_backward(t)):
+                    pen_sum[j] += value
+            for opt in opts:
+                opt.step()
+            seen += len(member_batches[0][1])
         bad = (~torch.isfinite(losses)).nonzero()
         if len(bad):
-            step = int(bad[0])
-            raise DivergedError(epoch + 1, step + 1, epoch * steps_per_epoch + step + 1, losses[step].item())
-        val = evaluate(model, data.X_val, data.y_val, cfg.eval_batch_size, cfg.amp)
-        row = {"epoch": epoch + 1, "train_loss": losses.mean().item(), "train_acc": correct.item() / seen,
-               "val_loss": val["loss"], "val_acc": val["acc"], "lr": cfg.lr_at((epoch + 1) / cfg.num_epochs),
-               "seconds": time.perf_counter() - t0}
-        if penalty is not None:
-            row["penalty"] = pen_sum.item() / steps_per_epoch
-            row["strength"] = penalty.strength_at((epoch + 1) / cfg.num_epochs)
-            row.update({f"dist_anchor_{j + 1}": d for j, d in enumerate(penalty.distances().tolist())})
-        rows.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
+            j, step = (int(v) for v in bad[0])
+            raise DivergedError(epoch + 1, step + 1, epoch * steps_per_epoch + step + 1, losses[j, step].item())
+        for j, m in enumerate(models):
+            val = evaluate(m, data.X_val, data.y_val, cfg.eval_batch_size, cfg.amp)
+            row = {"epoch": epoch + 1, "train_loss": losses[j].mean().item(), "train_acc": correct[j].item() / seen,
+                   "val_loss": val["loss"], "val_acc": val["acc"], "lr": cfg.lr_at((epoch + 1) / cfg.num_epochs),
+                   "seconds": time.perf_counter() - t0}
+            if hook is not None:
+                row["penalty"] = pen_sum[j].item() / steps_per_epoch
+                row.update(hook.columns(j, (epoch + 1) / cfg.num_epochs))
+            hists[j].append(row)
+        bar.set_postfix(loss=f"{hists[0][-1]['train_loss']:.3f}", val_acc=f"{hists[0][-1]['val_acc']:.3f}")
         if on_epoch is not None:
-            on_epoch(epoch + 1, model)
+            on_epoch(epoch + 1, models)
         last = epoch + 1 == cfg.num_epochs
         if checkpoint is not None and cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and not last:
-            store.save_tensors(checkpoint, {"epoch": epoch + 1, "model": model.state_dict(),
-                                            "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                                            "torch_rng": torch.get_rng_state(), "history": rows})
+            _save(checkpoint, epoch + 1, models, opts, gens, hists)
     bar.close()
-    return pd.DataFrame(rows)
+    return [pd.DataFrame(h) for h in hists]
+
+
+# A checkpoint of one member keeps the layout ``fit`` has always written, and one of K members the
+# repulsive ensemble's, so that checkpoints written before the one-loop redesign still resume.
+def _save(path, epoch: int, models, opts, gens, hists) -> None:
+    if len(models) == 1:
+        state = {"epoch": epoch, "model": models[0].state_dict(), "optimizer": opts[0].state_dict(),
+                 "generator": gens[0].get_state(), "torch_rng": torch.get_rng_state(), "history": hists[0]}
+    else:
+        state = {"epoch": epoch, "models": [m.state_dict() for m in models], "optimizers": [o.state_dict() for o in opts],
+                 "generators": [g.get_state() for g in gens], "torch_rng": torch.get_rng_state(), "histories": hists}
+    store.save_tensors(path, state)
+
+
+def _resume(path, device, models, opts, gens) -> tuple[list, int]:
+    state = store.load_tensors(path, device)
+    if "model" in state:
+        state = {"models": [state["model"]], "optimizers": [state["optimizer"]], "generators": [state["generator"]],
+                 "torch_rng": state["torch_rng"], "histories": [state["history"]], "epoch": state["epoch"]}
+    if len(state["models"]) != len(models):
+        raise ValueError(f"{path} holds a checkpoint of {len(state['models'])} members, not {len(models)}: "
+                         f"delete it to train from the start")
+    for m, o, g, ms, os_, gs in zip(models, opts, gens, state["models"], state["optimizers"], state["generators"]):
+        m.load_state_dict(ms)
+        o.load_state_dict(os_)
+        g.set_state(gs.cpu())                    # RNG states are CPU byte tensors, also on a GPU run
+    torch.set_rng_state(state["torch_rng"].cpu())
+    return state["histories"], state["epoch"]

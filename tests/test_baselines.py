@@ -10,7 +10,9 @@ from torch import nn
 
 from pnlib import analysis, baselines
 from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.protocol import Experiment, RunConfig, _state_hash
+from pnlib.protocol import Experiment, RunConfig
+from pnlib.store import state_hash
+from pnlib.training import train
 from pnlib.training import TrainConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
@@ -31,9 +33,9 @@ def test_snapshot_cycles_restart_the_cosine_and_start_where_the_last_ended(tiny_
     # cycle 1 is trajectory 1 itself (the same cached run), cycle k starts at the end of cycle k − 1
     persistent = exp.run("persistent", cfg(penalty=None), seed=0)
     assert trajs.key[0] == exp.trajectories("persistent", cfg(penalty=None), 0).key[0]
-    assert trajs.start_hash[0] == _state_hash(exp.theta0(cfg(), 0))
+    assert trajs.start_hash[0] == state_hash(exp.theta0(cfg(), 0))
     for k in (1, 2):
-        assert trajs.start_hash[k] == _state_hash(exp.solution(trajs.key[k - 1]))
+        assert trajs.start_hash[k] == state_hash(exp.solution(trajs.key[k - 1]))
     # each cycle's learning rate restarts at its peak and anneals to 0 on a cosine
     for key in trajs.key:
         lr = exp.history(key).lr.to_numpy()
@@ -80,12 +82,12 @@ def test_kick_run_uses_the_early_displacement_and_replays_it_when_missing(tiny_d
     # the kicked start of trajectory 2 is θ₀ + a perturbation with exactly those norms
     kicked = baselines.matched_kick(model, PEN, start, early["pers"], early["rerun"],
                                     seed=__import__("pnlib.seeds", fromlist=["x"]).derive_seed(0, "kick", 2))
-    assert kick.start_hash[1] == _state_hash(kicked)
+    assert kick.start_hash[1] == state_hash(kicked)
     # an early.pt lost (a trajectory trained before it was stored) is replayed bitwise
     path = tmp_path / "trajectories" / pers.key[1] / "early.pt"
     before = torch.load(path)
     path.unlink()
-    replayed = baselines._early(exp, cfg(), 0, 2)
+    replayed = baselines.early_state(exp, cfg(), 0, 2)
     assert all(torch.equal(before[k], replayed[k]) for k in before)
 
 
@@ -125,7 +127,7 @@ def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path
     trajs = exp.trajectories("repulsive", fixed, 0)
     assert len(trajs) == 3 and trajs.key.str.endswith(("/m1", "/m2", "/m3")).all()
     ends = [exp.solution(k) for k in trajs.key]
-    assert len({_state_hash(s) for s in ends}) == 3
+    assert len({state_hash(s) for s in ends}) == 3
     # the members repel: with λ = 0 they end closer to each other than with the penalty
     def spread(strength):
         e = Experiment(tmp_path / f"l{strength}", tiny_data, progress=False)
@@ -145,6 +147,10 @@ def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path
     class Stop(Exception):
         pass
 
+    def repulse(models, checkpoint):
+        train(models, tiny_data, short, seeds=[11, 12], hook=baselines.RepulsiveHook(models, c.penalty, cut.theta0(c, 1)),
+              checkpoint=checkpoint, progress=False)
+
     def save_then_stop(path, obj):
         orig(path, obj)
         if str(path) == str(ckpt):
@@ -152,15 +158,13 @@ def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path
     baselines.store.save_tensors = save_then_stop
     try:
         with pytest.raises(Stop):
-            baselines.fit_repulsive(models, tiny_data, short, c.penalty, [11, 12], cut.theta0(c, 1), checkpoint=ckpt,
-                                    progress=False)
+            repulse(models, ckpt)
     finally:
         baselines.store.save_tensors = orig
     models = [cut.model(c, cut.theta0(c, 1)) for _ in range(2)]
-    baselines.fit_repulsive(models, tiny_data, short, c.penalty, [11, 12], cut.theta0(c, 1), checkpoint=ckpt,
-                            progress=False)
+    repulse(models, ckpt)
     fresh = [cut.model(c, cut.theta0(c, 1)) for _ in range(2)]
-    baselines.fit_repulsive(fresh, tiny_data, short, c.penalty, [11, 12], cut.theta0(c, 1), progress=False)
+    repulse(fresh, None)
     for a, b in zip(models, fresh):
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 

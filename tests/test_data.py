@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from pnlib import data as D
+from pnlib import notebooks
 from pnlib.data import (DATASETS, Data, DatasetError, DatasetNotFoundError, augment_batch, batches,
                         load_dataset)
+from pnlib.formats import unpickle
 from pnlib.generated import write_fake_cifar10, write_fake_idx
 
 
@@ -41,7 +43,7 @@ def test_fake_cifar_loads(cifar_root):
     assert d.classes[0] == "airplane" and d.classes[-1] == "truck"
     _norm_check(d.X_train)
     # labels and pixels survive the round trip: undo the normalisation on the test set
-    raw = D._unpickle(cifar_root / "cifar-10-batches-py" / "test_batch")
+    raw = unpickle(cifar_root / "cifar-10-batches-py" / "test_batch")
     assert d.y_test.tolist() == raw["labels"]
     mean, std = torch.tensor(d.mean).view(1, 3, 1, 1), torch.tensor(d.std).view(1, 3, 1, 1)
     pixels = (d.X_test * std + mean) * 255
@@ -222,7 +224,7 @@ def test_fake_data_is_learnable(tmp_path):
     assert (pred == d.y_test).float().mean() > 0.5
 
 
-@pytest.mark.skipif(not D._system_fashion_dir().is_dir(), reason="no system Fashion-MNIST")
+@pytest.mark.skipif(not D.system_fashion_dir().is_dir(), reason="no system Fashion-MNIST")
 def test_real_fashion_mnist(tmp_path):
     d = load_dataset("fashion_mnist", tmp_path, val_size=5000, test_size=None)
     assert d.X_train.shape[0] + d.X_val.shape[0] == 60_000 and d.X_val.shape[0] == 5000
@@ -232,7 +234,7 @@ def test_real_fashion_mnist(tmp_path):
 
 
 def test_smoke_profile_falls_back_to_generated_files(tmp_path, no_system_fashion, capsys):
-    d = D.load_for_profile("auto", "smoke", tmp_path, val_size=100, train_size=200)
+    d = notebooks.load_for_profile("auto", "smoke", tmp_path, val_size=100, train_size=200)
     assert d.name == "cifar10" and len(d.y_train) == 200 and "SMOKE PROFILE" in capsys.readouterr().out
     assert (tmp_path / "generated-smoke" / "cifar-10-batches-py" / "test_batch").is_file()
 
@@ -249,7 +251,7 @@ def offline(monkeypatch):
 
 def test_offline_with_nothing_installed_says_what_to_do(tmp_path, no_system_fashion, offline):
     with pytest.raises(DatasetNotFoundError) as e:
-        D.load_for_profile("auto", "cpu", tmp_path / "empty", val_size=100)
+        notebooks.load_for_profile("auto", "cpu", tmp_path / "empty", val_size=100)
     msg = str(e.value)
     assert "download of cifar10 failed" in msg and "download of fashion_mnist failed" in msg
     assert "sudo apt-get install dataset-fashion-mnist" in msg
@@ -292,12 +294,12 @@ def test_auto_order_local_fashion_before_any_download(tmp_path, no_system_fashio
 
 def test_make_run_data_check(tmp_path, no_system_fashion, offline, capsys):
     nbs = [str(p) for p in sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))]
-    reading = [nb for nb in nbs if D.needs_dataset(nb)]
+    reading = [nb for nb in nbs if notebooks.needs_dataset(nb)]
     assert reading and len(reading) < len(nbs)
-    assert D.check("cpu", nbs, tmp_path) == 2
+    assert notebooks.check("cpu", nbs, tmp_path) == 2
     err = capsys.readouterr().err
     free = " ".join(nb for nb in nbs if nb not in reading)
     assert f'make run NOTEBOOKS="{free}"' in err and "sudo apt-get install dataset-fashion-mnist" in err
-    assert D.check("smoke", nbs, tmp_path) == 0 and D.check("cpu", [free.split()[0]], tmp_path) == 0
+    assert notebooks.check("smoke", nbs, tmp_path) == 0 and notebooks.check("cpu", [free.split()[0]], tmp_path) == 0
     write_fake_idx(tmp_path, n_train=300, n_test=40)
-    assert D.check("cpu", nbs, tmp_path) == 0 and "fashion_mnist" in capsys.readouterr().out
+    assert notebooks.check("cpu", nbs, tmp_path) == 0 and "fashion_mnist" in capsys.readouterr().out

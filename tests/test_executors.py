@@ -169,7 +169,7 @@ def test_workers_auto_fills_the_cores():
     with pytest.raises(ValueError, match="workers must be an integer ≥ 1; got 0"):
         executors.resolve_workers(0, 1)
     with pytest.raises(ValueError, match="unknown executor 'ray'"):
-        executors.run([object()], "ray")
+        executors.run(str, [object()], "ray", on_lost=str)
 
 
 def test_a_dataset_built_by_hand_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
@@ -195,7 +195,7 @@ def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data)
 def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
     from torch import nn
 
-    from pnlib.models import _BUILDERS, register_model
+    from pnlib.models import register_model, unregister_model
     register_model("tiny_exec_net", lambda num_classes, in_channels, image_size:
                    nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, num_classes)))
     try:
@@ -205,4 +205,4 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
             run_grids(exp, g, 1, workers=2)
         assert (run_grids(exp, g, 1, workers=1)[0].status == "ok").all()
     finally:
-        del _BUILDERS["tiny_exec_net"]
+        unregister_model("tiny_exec_net")

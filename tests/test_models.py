@@ -88,7 +88,7 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
     from torch import nn
 
     from pnlib import profiles
-    from pnlib.models import _BUILDERS, register_model
+    from pnlib.models import register_model, unregister_model
     from pnlib.persistence import PenaltyConfig
     from pnlib.protocol import Experiment, RunConfig
     from pnlib.training import TrainConfig
@@ -109,4 +109,4 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
         assert rows["model"].eq("tiny_test_net").all() and len(rows) == 3
         assert profiles.configure("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == ("tiny_test_net",)
     finally:
-        del _BUILDERS["tiny_test_net"]
+        unregister_model("tiny_test_net")

@@ -23,8 +23,8 @@ def test_every_trajectory_starts_bitwise_at_theta0(tiny_data, tmp_path):
     rows = exp.run("persistent", cfg(), seed=0)
     trajs = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
     theta0 = exp.theta0(cfg(), 0)
-    from pnlib.protocol import _state_hash
-    assert (trajs["start_hash"] == _state_hash(theta0)).all() and len(trajs) == 3
+    from pnlib.store import state_hash
+    assert (trajs["start_hash"] == state_hash(theta0)).all() and len(trajs) == 3
     assert trajs["key"].nunique() == 3
     assert rows["method"].tolist() == ["trajectory 1", "persistent", "persistent"]
     assert rows["selection"].tolist() == ["", "selected", "ensemble"]
@@ -152,11 +152,11 @@ def test_bad_pattern_is_refused_before_training(tiny_data, tmp_path):
 
 
 def test_previous_start_ablation_starts_from_the_last_solution(tiny_data, tmp_path):
-    from pnlib.protocol import _state_hash
+    from pnlib.store import state_hash
     exp = Experiment(tmp_path, tiny_data, progress=False)
     exp.run("persistent", cfg(K=2, start="previous"), seed=0)
     t = exp.trajectories("persistent", cfg(K=2, start="previous"), 0)
-    assert t.start_hash[1] == _state_hash(exp.solution(t.key[0]))
+    assert t.start_hash[1] == state_hash(exp.solution(t.key[0]))
 
 
 def test_one_results_folder_serves_datasets_of_different_shapes(tiny_data, tmp_path):
@@ -175,11 +175,11 @@ def test_trajectory_keys_made_of_digits_are_read_back_as_text(tiny_data, tmp_pat
     exp = Experiment(tmp_path, tiny_data, progress=False)
     c = cfg(K=1, penalty=None)
     exp.run("persistent", c, seed=0)
-    run = exp._run_dir("persistent", c, 0)
+    run = exp.run_dir("persistent", c, 0)
     t = pd.read_csv(run.file("trajectories.csv"), dtype={"key": str})
     old = t.key[0]
     (tmp_path / "trajectories" / old).rename(tmp_path / "trajectories" / "0123456789")
     t.assign(key="0123456789").to_csv(run.file("trajectories.csv"), index=False)
     back = exp.trajectories("persistent", c, 0)
-    assert back.key.tolist() == ["0123456789"] and exp._trained(run)
+    assert back.key.tolist() == ["0123456789"] and exp.is_trained(run)
     assert len(exp.history(back.key[0]))

@@ -132,8 +132,8 @@ def test_cached_table_reuses_only_under_the_same_config(tmp_path):
 
 
 def test_results_dir_keeps_profiles_apart():
-    assert store.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
-    assert store.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
+    assert profiles.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
+    assert profiles.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
 
 
 def test_git_commit_is_dirty_only_for_code(tmp_path):

@@ -3,11 +3,12 @@ import math
 import pytest
 import torch
 
+from pnlib.batched import autograd_objective, persistent_descent
 from pnlib.persistence import PenaltyConfig
 from pnlib.stats import mean_ci, wilson
-from pnlib.synthetic import (autograd_objective, kink_data, kink_dim, kink_forward, kink_groups, kink_init,
-                             kink_objective, neuron_groups, persistent_descent, teacher_student_init,
-                             teacher_student_objective, toy_minima, toy_surface)
+from pnlib.synthetic import (kink_data, kink_dim, kink_forward, kink_groups, kink_init, kink_objective,
+                             neuron_groups, teacher_student_init, teacher_student_objective, toy_minima,
+                             toy_surface)
 
 
 def test_teacher_student_closed_form_gradient_matches_finite_differences():
@@ -91,7 +92,7 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
     from torch import nn
 
     from pnlib.persistence import PersistentPenalty, group_sq
-    from pnlib.synthetic import penalty_gradient
+    from pnlib.batched import penalty_gradient
 
     widths = (4, 3)
     config = PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, bandwidth=bandwidth)
@@ -119,7 +120,7 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
 
 def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
     from pnlib.persistence import group_sq
-    from pnlib.synthetic import kick_starts
+    from pnlib.batched import kick_starts
     torch.manual_seed(0)
     k = 4
     groups = neuron_groups(k, k)
@@ -133,7 +134,8 @@ def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
 
 
 def test_random_kick_control_starts_from_the_early_displacement_of_persistence():
-    from pnlib.synthetic import compare, toy_init, toy_outcomes, toy_summary
+    from pnlib.batched import compare
+    from pnlib.synthetic import toy_init, toy_outcomes, toy_summary
     obj = autograd_objective(toy_surface)
     pen = PenaltyConfig(strength=1.0, granularity="model", schedule="linear")
     out = compare(obj, toy_init(40), seed=0, K=3, steps=400, penalty=pen, lr=0.05, penalty_steps=200,

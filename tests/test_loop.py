@@ -1,0 +1,166 @@
+"""The one training loop reproduces, bitwise, what ``fit`` and the repulsive ensemble's own loop
+gave before the redesign (golden values in tests/data/loop_golden.json, made at eeaae7e by
+tests/data/make_loop_golden.py), and every cache key stays what it was (keys_golden.json)."""
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pnlib import store
+from pnlib.baselines import RepulsiveHook
+from pnlib.data import load_dataset
+from pnlib.experiment import Experiment
+from pnlib.generated import write_fake_cifar10
+from pnlib.models import build_model
+from pnlib.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.runs import RunConfig
+from pnlib.training import TrainConfig, fit, train
+
+GOLDEN = Path(__file__).parent / "data"
+
+
+def weights(state) -> str:
+    h = hashlib.sha1()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def columns(hist: pd.DataFrame, like: dict) -> dict:
+    """The history's columns that the golden history has (wall-clock seconds excluded)."""
+    return {c: hist[c].tolist() for c in like}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("loopdata")
+    write_fake_cifar10(folder, n_per_batch=60, n_test=50, seed=0)
+    return load_dataset("cifar10", folder, val_size=60, train_size=200)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def lenet(seed=0):
+    torch.manual_seed(seed)
+    return build_model("lenet5", num_classes=10, in_channels=3, image_size=32)
+
+
+CFG = TrainConfig(num_epochs=2, batch_size=32, lr=0.05)
+golden = json.loads((GOLDEN / "loop_golden.json").read_text())
+
+
+@pytest.mark.parametrize("case", ["plain", "augment", "penalty"])
+def test_fit_is_bitwise_what_it_was(tiny, case):
+    m = lenet()
+    cfg, pen, seed = CFG, None, {"plain": 3, "augment": 4, "penalty": 5}[case]
+    if case == "augment":
+        cfg = replace(CFG, augment=True)
+    if case == "penalty":
+        pen = PersistentPenalty(m, PenaltyConfig(strength=0.5, schedule="cosine"),
+                                theta0={k: v.clone() for k, v in m.state_dict().items()})
+        pen.add_anchor(lenet(1).state_dict())
+    hist = fit(m, tiny, cfg, penalty=pen, seed=seed, progress=False)
+    assert weights(m.state_dict()) == golden[case]["weights"]
+    assert columns(hist, golden[case]["history"]) == golden[case]["history"]
+    assert list(hist.columns) == [*golden[case]["history"]][:3] + list(hist.columns)[3:]  # same order as before
+
+
+def test_repulsive_members_are_bitwise_what_they_were(tiny):
+    models = [lenet() for _ in range(3)]
+    theta0 = {k: v.clone() for k, v in models[0].state_dict().items()}
+    hists = train(models, tiny, CFG, seeds=[7, 8, 9], hook=RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0),
+                                                                           theta0), progress=False)
+    assert [weights(m.state_dict()) for m in models] == golden["repulsive"]["weights"]
+    assert [columns(h, g) for h, g in zip(hists, golden["repulsive"]["history"])] == golden["repulsive"]["history"]
+
+
+class Stop(Exception):
+    pass
+
+
+def interrupted(run, path):
+    """Run ``run(checkpoint, on_epoch)`` to the end of epoch 2 of 3, as if killed there, then resume."""
+    def stop(epoch, _):
+        if epoch == 2:
+            raise Stop
+    with pytest.raises(Stop):
+        run(path, stop)
+    assert path.exists()
+    return run(path, None)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_resume_is_bitwise(tiny, tmp_path, members):
+    cfg = replace(CFG, num_epochs=3, augment=True)
+
+    def run(checkpoint, on_epoch):
+        models = [lenet() for _ in range(members)]
+        hook = RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0), models[0].state_dict()) \
+            if members > 1 else None
+        hists = train(models, tiny, cfg, seeds=list(range(members)), hook=hook, checkpoint=checkpoint,
+                      progress=False, on_epoch=on_epoch)
+        return [weights(m.state_dict()) for m in models], [h.drop(columns="seconds") for h in hists]
+
+    w_full, h_full = run(None, None)
+    w_res, h_res = interrupted(run, tmp_path / "checkpoint.pt")
+    assert w_res == w_full
+    for a, b in zip(h_res, h_full):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_checkpoint_in_the_old_layout_resumes(tiny, tmp_path):
+    """One member's checkpoint has the layout ``fit`` always wrote (model / optimizer / generator)."""
+    path = tmp_path / "checkpoint.pt"
+
+    def run(checkpoint, on_epoch):
+        m = lenet()
+        hist = fit(m, tiny, replace(CFG, num_epochs=3), seed=1, checkpoint=checkpoint, progress=False,
+                   on_epoch=on_epoch)
+        return weights(m.state_dict()), hist.drop(columns="seconds")
+
+    full = run(None, None)
+    with pytest.raises(Stop):
+        run(path, lambda epoch, _: (_ for _ in ()).throw(Stop) if epoch == 2 else None)
+    assert set(store.load_tensors(path)) == {"epoch", "model", "optimizer", "generator", "torch_rng", "history"}
+    resumed = run(path, None)
+    assert resumed[0] == full[0]
+    pd.testing.assert_frame_equal(resumed[1], full[1])
+
+
+def test_every_cache_key_is_what_it_was(tmp_path):
+    """The run folders, trajectory keys, θ₀ files and summaries of every method on a tiny config are
+    those the code before the redesign wrote (keys_golden.json): stored results are reused."""
+    want = json.loads((GOLDEN / "keys_golden.json").read_text())
+    write_fake_cifar10(tmp_path / "d", n_per_batch=40, n_test=40, seed=0)
+    data = load_dataset("cifar10", tmp_path / "d", val_size=40, train_size=120)
+    exp = Experiment(tmp_path / "r", data, progress=False, threads=1)
+    cfg = RunConfig(model="lenet5", K=2, train=TrainConfig(num_epochs=2, batch_size=32, lr=0.05),
+                    penalty=PenaltyConfig(strength=0.1, schedule="cosine"))
+    plain, rep = replace(cfg, penalty=None), replace(cfg, penalty=replace(cfg.penalty, bandwidth=1.0))
+    rows = [exp.run(m, c, 0).assign(run_method=m) for m, c in [
+        ("persistent", cfg), ("persistent", plain), ("restarts", plain), ("longer", plain), ("snapshot", plain),
+        ("kick", cfg), ("repulsive", rep)]]
+    runs = sorted(p.name for p in (tmp_path / "r").iterdir() if (p / "trajectories.csv").exists())
+    assert {r: pd.read_csv(tmp_path / "r" / r / "trajectories.csv", dtype={"key": str}).key.tolist()
+            for r in runs} == want["runs"]
+    assert sorted(p.name for p in (tmp_path / "r" / "theta0").iterdir()) == want["theta0"]
+    got = pd.concat(rows, ignore_index=True)
+    old = pd.DataFrame(want["summary"])
+    assert list(got.columns) == list(old.columns)
+    for c in got.columns:
+        if got[c].dtype.kind == "f":
+            assert np.allclose(got[c], old[c].astype(float), rtol=1e-12, atol=0, equal_nan=True), c
+        else:
+            assert got[c].fillna("").astype(str).tolist() == old[c].fillna("").astype(str).tolist(), c
