@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from . import stats
+from .persistence import PenaltyConfig, PersistentPenalty
 from .stats import mean_ci
 from .training import score
 
@@ -245,3 +246,35 @@ def selected_on_validation(summary: pd.DataFrame, histories: pd.DataFrame) -> bo
     chosen = summary[(summary.selection == "selected") & summary.method.isin(best.index.unique("method"))
                      & (summary.status == "ok")].set_index(run).val_acc
     return bool(np.allclose(chosen.to_numpy(), best.reindex(chosen.index).to_numpy(), equal_nan=True))
+
+
+def gradient_check(kernel: str, granularity: str, seed: int = 0, h: float = 1e-6) -> dict:
+    """The largest |fused − autograd| and |autograd − central finite difference| of the penalty's
+    gradient on a small Conv + Linear network in float64 (notebook 01 shows it for every kernel
+    and granularity; tests/test_persistence.py asserts it)."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(12, 4)).double()
+    # hinge is zero outside the unit ball: a wide fixed bandwidth makes its gradient visible
+    pen = PersistentPenalty(net, PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7,
+                                               bandwidth=5.0 if kernel == "hinge" else "travel"))
+    for _ in range(3):
+        pen.add_anchor({k: v + 0.3 * torch.randn_like(v) for k, v in net.state_dict().items()})
+    with torch.no_grad():  # away from θ₀, so the gradient is generic
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    auto = torch.autograd.grad(pen.value(0.3), list(net.parameters()))
+    pen.apply_(0.3)
+    fused = max((p.grad - g).abs().max().item() for p, g in zip(net.parameters(), auto))
+    w, g = net[3].weight, auto[2]
+    fd = 0.0
+    with torch.no_grad():
+        for i in range(0, w.numel(), 7):
+            old = w.view(-1)[i].item()
+            w.view(-1)[i] = old + h
+            up = pen.value(0.3).item()
+            w.view(-1)[i] = old - h
+            down = pen.value(0.3).item()
+            w.view(-1)[i] = old
+            fd = max(fd, abs((up - down) / (2 * h) - g.view(-1)[i].item()))
+    return {"kernel": kernel, "granularity": granularity, "max |fused − autograd|": fused,
+            "max |autograd − finite diff.|": fd}

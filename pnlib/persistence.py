@@ -12,7 +12,7 @@ reconstruction from the paper's abstract; notebook 01 derives it.
 
 The gradient of the penalty depends only on θ and the anchors, so ``apply_`` adds
 λ(t)∇P straight to ``.grad`` after backward (no autograd graph); ``value`` builds the same
-quantity differentiably. Both share ``_sq_dists`` and must agree (tests/test_persistence.py).
+quantity differentiably. Both must agree (``analysis.gradient_check``, tests/test_persistence.py).
 """
 from __future__ import annotations
 
@@ -323,35 +323,3 @@ class PersistentPenalty:
         self.theta0 = {k: v.to(dev) for k, v in state["theta0"].items()}
         self.anchors = {k: v.to(dev) for k, v in state["anchors"].items()}
         self.sigma2 = state["sigma2"].to(dev)
-
-
-def gradient_check(kernel: str, granularity: str, seed: int = 0, h: float = 1e-6) -> dict:
-    """The largest |fused − autograd| and |autograd − central finite difference| of the penalty's
-    gradient on a small Conv + Linear network in float64 (notebook 01 shows it for every kernel
-    and granularity; tests/test_persistence.py asserts it)."""
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Tanh(), nn.Flatten(), nn.Linear(12, 4)).double()
-    # hinge is zero outside the unit ball: a wide fixed bandwidth makes its gradient visible
-    pen = PersistentPenalty(net, PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7,
-                                               bandwidth=5.0 if kernel == "hinge" else "travel"))
-    for _ in range(3):
-        pen.add_anchor({k: v + 0.3 * torch.randn_like(v) for k, v in net.state_dict().items()})
-    with torch.no_grad():  # away from θ₀, so the gradient is generic
-        for p in net.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    auto = torch.autograd.grad(pen.value(0.3), list(net.parameters()))
-    pen.apply_(0.3)
-    fused = max((p.grad - g).abs().max().item() for p, g in zip(net.parameters(), auto))
-    w, g = net[3].weight, auto[2]
-    fd = 0.0
-    with torch.no_grad():
-        for i in range(0, w.numel(), 7):
-            old = w.view(-1)[i].item()
-            w.view(-1)[i] = old + h
-            up = pen.value(0.3).item()
-            w.view(-1)[i] = old - h
-            down = pen.value(0.3).item()
-            w.view(-1)[i] = old
-            fd = max(fd, abs((up - down) / (2 * h) - g.view(-1)[i].item()))
-    return {"kernel": kernel, "granularity": granularity, "max |fused − autograd|": fused,
-            "max |autograd − finite diff.|": fd}
