@@ -7,7 +7,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import stats
+from .claims import (choose_epochs, conclusions, describe, paired_values, sensitivity, side,  # noqa: F401
+                     verdict_table)  # moved to pnlib.claims; re-exported for old code
 from .persistence import PenaltyConfig, PersistentPenalty
 from .stats import mean_ci
 from .training import score
@@ -116,110 +117,6 @@ def barriers(curves: pd.DataFrame, by: list[str]) -> pd.DataFrame:
                                                    include_groups=False).rename("barrier")
     rows = [dict(zip(by, k if isinstance(k, tuple) else (k,)), seeds=len(g), **dict(zip(
         ("barrier (max loss − higher end point)", "ci_low", "ci_high"), mean_ci(g)))) for k, g in per_seed.groupby(by)]
-    return pd.DataFrame(rows)
-
-
-# -- choosing settings on validation, then verdicts ---------------------------------------------------
-def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
-    """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
-    candidate E and seed): the smallest E whose doubling gains less than ``margin`` in mean
-    validation accuracy. If no candidate passes, the largest E that has a doubling, marked not
-    converged."""
-    t = pilot[pilot.status == "ok"].groupby("epochs").val_acc.agg(["mean", "std", "size"]).rename(
-        columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
-    t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
-    t["converged"] = t.gain_from_doubling < margin
-    ok = t.index[t.converged]
-    doubled = t.index[t.gain_from_doubling.notna()]
-    if not len(doubled):
-        raise ValueError("the pilot needs candidates E and 2E (e.g. 2, 4, 8, 16) to measure a doubling")
-    E = int(ok.min()) if len(ok) else int(doubled.max())
-    t["chosen"] = t.index == E
-    return E, t.reset_index().rename(columns={"epochs": "E"})
-
-
-def sensitivity(summary: pd.DataFrame, settings: dict) -> tuple[str, pd.DataFrame]:
-    """Mean validation accuracy (selected solution and ensemble) of each penalty setting (mode
-    label -> PenaltyConfig) over the tuning seeds, and the label with the best selected one. The
-    test set plays no part."""
-    rows = []
-    for label, pen in settings.items():
-        g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
-        sel, ens = g[g.selection == "selected"], g[g.selection == "ensemble"]
-        rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
-                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(), "val_acc (ensemble)": ens.val_acc.mean(),
-                     # trajectories that diverged, over all tuning seeds (a diverged run is a row with a count)
-                     "diverged": int(sel.get("diverged", pd.Series(0, index=sel.index)).fillna(0).sum())})
-    t = pd.DataFrame(rows)
-    eligible = t[t.diverged == 0]  # a setting that diverged on any tuning seed is not chosen
-    if eligible.empty:
-        raise ValueError("every penalty setting diverged on some tuning seed: lower the strengths or the learning rate")
-    best = t.loc[eligible["val_acc (selected)"].idxmax(), "setting"]
-    return best, t.assign(chosen=t.setting == best)
-
-
-def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
-    """One side of a declared comparison: the summary rows of this init, method, mode and selection
-    (trajectory 1 is the same run in every mode, so its mode is not part of it)."""
-    spec = {"init": init, "method": method, "mode": mode, "selection": selection}
-    return {k: v for k, v in spec.items() if not (k == "mode" and method == "trajectory 1")}
-
-
-def describe(spec: dict) -> str:
-    """A comparison side as text: ``persistent [full] (selected), small_normal init``."""
-    text = (f"{spec['model']}: " if "model" in spec else "") + spec["method"] + (f" [{spec['mode']}]" if spec.get("mode") else "")
-    text += f" ({spec['selection']})" if spec.get("selection") else ""
-    return text + (f", {spec['init']} init" if "init" in spec else "")
-
-
-def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
-    """``metric`` per seed of the rows matching every column of ``spec``. Trajectory 1, repeated by
-    every persistent run of a seed, is taken once (from a job that did not fail); any other side
-    must match one row per seed."""
-    rows = summary
-    for col, value in spec.items():
-        rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
-    if spec.get("method") == "trajectory 1":
-        rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(
-            ["model", "seed"] if "model" in rows else "seed")
-    if rows.seed.duplicated().any():
-        raise ValueError(f"{describe(spec)} matches several runs of one seed: add the filter (e.g. model) that "
-                         f"tells them apart")
-    return rows.set_index("seed")[metric].astype(float)
-
-
-def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metric: str = "test_acc",
-                  alpha: float = 0.05) -> pd.DataFrame:
-    """``stats.verdicts`` on a family declared before the results: each entry is ``{"claim": ..., "a":
-    spec, "b": spec}`` (column filters of the summary, see ``paired_values``); the estimate is the
-    paired mean of a − b over the seeds both have."""
-    comparisons = []
-    for c in family:
-        a, b = paired_values(summary, c["a"], metric), paired_values(summary, c["b"], metric)
-        common = a.index.intersection(b.index)
-        if not len(common):
-            raise ValueError(f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
-                             f"is one side missing from the summary?")
-        missing = int((a[common].isna() | b[common].isna()).sum())  # a diverged side has no accuracy
-        comparisons.append({"claim": c["claim"], "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
-                            "metric": metric, "a": a[common].to_numpy(), "b": b[common].to_numpy(),
-                            "dropped": missing})
-    table = stats.verdicts(comparisons, margin, alpha)
-    # seeds left out because one side diverged: shown, never silent
-    return table.assign(seeds_dropped=[c["dropped"] for c in comparisons])
-
-
-def conclusions(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One line per claim from its comparisons' verdicts: ``supported`` (every one better),
-    ``refuted`` (none better, at least one worse), ``no difference`` (every one equivalent),
-    ``mixed`` (some better, not all), ``open`` (otherwise: inconclusive)."""
-    rows = []
-    for claim, g in verdicts.groupby("claim", sort=False):
-        v = g.verdict
-        status = ("supported" if (v == "better").all() else "mixed" if (v == "better").any()
-                  else "refuted" if (v == "worse").any() else "no difference" if (v == "equivalent").all() else "open")
-        rows.append({"claim": claim, "status": status, **{k: int((v == k).sum()) for k in
-                                                         ("better", "worse", "equivalent", "inconclusive")}})
     return pd.DataFrame(rows)
 
 

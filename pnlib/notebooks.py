@@ -1,4 +1,4 @@
-"""What the notebooks and ``make run`` call to get their data.
+"""What the notebooks and ``make run`` call to get their data and their experiment.
 
 ``load_for`` loads a notebook's dataset for its profile (the ``smoke`` profile falls back to
 generated files); ``check`` is ``python -m pnlib check-data``, which ``make run`` runs before it
@@ -12,8 +12,11 @@ from pathlib import Path
 
 import torch
 
+from . import executors, plots, profiles
 from .data import Data, DatasetNotFoundError, data_root, load_dataset, locate
+from .experiment import Experiment
 from .generated import smoke_stand_in
+from .training import default_device
 
 
 def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:
@@ -43,6 +46,24 @@ def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu"
     print(f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
           f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}")
     return data
+
+
+def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbose: bool = True):
+    """A notebook's first line after its parameters cell: its frozen config (``profiles.configure``),
+    the figure style (``plots.set_style``) and torch's threads for the notebook's own computing (2,
+    the cores of the machines that computed the committed results; the grid's jobs set their own)."""
+    plots.set_style()
+    torch.set_num_threads(torch_threads)
+    return profiles.configure(experiment, namespace, verbose=verbose)
+
+
+def setup(cfg, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, dict]:
+    """A training notebook's set-up in one call: the device, its dataset there (``load_for``), the
+    ``Experiment`` on its results folder with the config's thread count, and the executor keyword
+    arguments of ``grid.run_cells`` (``executors.from_config``)."""
+    device = default_device()
+    data = load_for(cfg, pad_to_32=pad_to_32, device=device)
+    return device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), executors.from_config(cfg)
 
 
 def needs_dataset(notebook: str | Path) -> bool:

@@ -38,6 +38,13 @@ def results_dir(stem: str, profile: str) -> Path:
     return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
 
 
+def cached(cfg, part: str, chunk, compute):
+    """``store.cached_table`` of one part of a notebook's results (``parts/<part>.csv``), keyed by the
+    whole config and ``chunk`` (what tells the parts apart): a changed parameter recomputes it."""
+    return store.cached_table(cfg.results / "parts" / f"{part}.csv", {**dataclasses.asdict(cfg), "chunk": chunk},
+                              compute)
+
+
 def resolve_profile(profile: str | None = None) -> tuple[str, str]:
     """The profile in force and where it came from: ``profile`` if given, else ``$PNLIB_PROFILE``,
     else the default (``cpu``)."""

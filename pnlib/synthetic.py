@@ -263,3 +263,27 @@ def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap
                                      methods=TS_METHODS if i == 0 else ("persistent",))
         parts.append(t.assign(strength=np.where(t.method == "persistent", lam, np.nan)))
     return pd.concat(parts, ignore_index=True)
+
+
+def kink_breakpoints(n: int, width: int, seed: int) -> np.ndarray:
+    """Where the first-layer ReLUs bend (x = −b/w) under PyTorch's default init, over ``n`` nets."""
+    (W1, b1), _, _ = kink_unflatten(kink_init(n, (width, width), seed=seed, dtype=torch.float64), (width, width))
+    return (-b1 / W1[..., 0]).reshape(-1).numpy()
+
+
+def toy_ends(per: Trajectories, minima: torch.Tensor) -> pd.DataFrame:
+    """The K end points of one θ₀ on the toy surface: loss, which minimum (0 = deepest), distance to anchor 1."""
+    depth_rank = toy_surface(minima).argsort().argsort()
+    return pd.DataFrame({"trajectory": range(1, len(per.theta) + 1), "end loss": per.loss[:, 0].numpy(),
+                         "minimum reached (0 = deepest)": depth_rank[nearest_minimum(per.theta[:, 0], minima)].numpy(),
+                         "distance to anchor 1": (per.theta[:, 0] - per.theta[0, 0]).norm(dim=-1).numpy()})
+
+
+def speed_table(k: int, width: int, *, ts_runs: int, kink_runs: int) -> pd.DataFrame:
+    """``speedup`` (batched program against a per-seed loop, timed in this process) for the
+    teacher–student problem of size k and the kink network of ``width``, 300 steps each."""
+    return pd.DataFrame([
+        {"workload": f"teacher-student k={k}", **speedup(teacher_student_objective(k, k),
+                                                         teacher_student_init(ts_runs, k, k, seed=1), K=1, steps=300, lr=0.1)},
+        {"workload": f"kink width {width}", **speedup(kink_problem("shifted", width)[3], kink_init(kink_runs, (width, width), seed=0),
+                                                      K=1, steps=300, lr=0.01, optimizer="adam")}])
