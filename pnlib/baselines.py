@@ -81,8 +81,10 @@ class RepulsiveHook:
             values.append(pen.apply_(t))
         return values
 
-    def columns(self, member: int, progress: float) -> dict:
-        return {}
+    def history_row(self, member: int, row: dict, penalty: float, progress: float) -> dict:
+        # the columns the repulsive ensemble's histories have always had, so stored ones stay comparable
+        return {**{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")}, "penalty": penalty,
+                "seconds": row["seconds"]}
 
 
 # -- the records of each method, for the registry of pnlib.methods -------------------------------

@@ -20,6 +20,11 @@ SINGLE_ROW = ("trajectory 1", *(m.label for m in REGISTRY.values() if m.rows == 
 VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict"]
 
 
+def no_verdicts() -> pd.DataFrame:
+    """The verdict table of an empty family (every model at chance, say), with its columns."""
+    return pd.DataFrame(columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:]])
+
+
 def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
     """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
     candidate E and seed): the smallest E whose doubling gains less than ``margin`` in mean

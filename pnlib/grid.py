@@ -67,10 +67,13 @@ def run_job(job: Job, data=None) -> pd.DataFrame:
 def failed_rows(job: Job, reason: str) -> pd.DataFrame:
     """The rows the job would have given, with ``status="failed"`` and the error: a failure is a row
     of the table, never a gap."""
+    E = job.cfg.train.num_epochs * job.cfg.K
+    cells = (REGISTRY[job.method].cells(job.cfg) if job.method in REGISTRY  # an unknown method fails as its rows
+             else [(job.method, "selected", E), (job.method, "ensemble", E)])
     return pd.DataFrame([{"dataset": dict(job.data).get("name"), "model": job.cfg.model, "init": job.cfg.init,
                           "mode": job.mode, "K": job.cfg.K, "seed": job.seed, "method": m, "selection": sel,
                           "epochs": epochs, "status": "failed", "error": reason, "job_seconds": 0.0}
-                         for m, sel, epochs in REGISTRY[job.method].cells(job.cfg)])
+                         for m, sel, epochs in cells])
 
 
 def run_jobs(jobs: list[Job], executor: str = "local", workers="auto", *, slurm=None, dask_address=None,

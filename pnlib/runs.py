@@ -5,8 +5,9 @@ together (``train``, e.g. the repulsive ensemble) in ``m1/`` … ``mK/``. The ke
 data, start point, batch order, training config, penalty, anchors and thread count, so a finished
 trajectory is never retrained, trajectory 1 is shared by every method that starts with it, and an
 interrupted one resumes from its checkpoint. One lock per key: on a shared folder, one trainer
-trains it and the others wait, then read it. ``Store.record`` is the one place that writes a
-finished trajectory (history, weights, logits, scores, who trained it).
+trains it and the others wait, then read it. ``Store.cached`` (the folder, the lock, who trained
+it, ``metrics.json`` written last) and ``Store.record`` (history, weights, val/test logits,
+scores) are the bookkeeping of every trajectory, whichever method trains it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One trajectory: ``fit`` trains a model for a number of epochs, optionally under a penalty.
+"""The one training loop: ``train`` trains K models in lockstep with a hook after backward; ``fit``
+is one model, optionally under the persistent penalty (``PenaltyHook``).
 
 The hot loop keeps everything on the device: batches are index gathers from in-memory tensors,
 the penalty gradient is added in place after backward, and per-step losses stay in a device
@@ -132,8 +133,8 @@ class PenaltyHook:
     def after_backward(self, t: float) -> list[torch.Tensor]:
         return [self.penalty.apply_(t)]                                # λ(t)∇P straight into .grad
 
-    def columns(self, member: int, progress: float) -> dict:
-        return {"strength": self.penalty.strength_at(progress),
+    def history_row(self, member: int, row: dict, penalty: float, progress: float) -> dict:
+        return {**row, "penalty": penalty, "strength": self.penalty.strength_at(progress),
                 **{f"dist_anchor_{j + 1}": d for j, d in enumerate(self.penalty.distances().tolist())}}
 
 
@@ -158,8 +159,8 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
           on_epoch=None) -> list[pd.DataFrame]:
     """The one training loop: K members in lockstep, member k with its own optimizer and batch
     order (``seeds[k]``). Each step every member goes forward and backward, then ``hook`` runs
-    (``after_backward(t)`` returns each member's penalty value; ``columns(k, t)`` adds to its
-    history), then all members step. Dropout draws from ``seeds[0]``. Checkpoints and resume as
+    (``after_backward(t)`` returns each member's penalty value; ``history_row(k, row, P, t)`` gives
+    member k's history row with the epoch's mean P), then all members step. Dropout draws from ``seeds[0]``. Checkpoints and resume as
     in ``fit``; a non-finite loss of any member raises ``DivergedError``. Returns the histories."""
     if len(seeds) != len(models):
         raise ValueError(f"train got {len(models)} models but {len(seeds)} seeds: one batch-order seed per member")
@@ -215,8 +216,7 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
                    "val_loss": val["loss"], "val_acc": val["acc"], "lr": cfg.lr_at((epoch + 1) / cfg.num_epochs),
                    "seconds": time.perf_counter() - t0}
             if hook is not None:
-                row["penalty"] = pen_sum[j].item() / steps_per_epoch
-                row.update(hook.columns(j, (epoch + 1) / cfg.num_epochs))
+                row = hook.history_row(j, row, pen_sum[j].item() / steps_per_epoch, (epoch + 1) / cfg.num_epochs)
             hists[j].append(row)
         bar.set_postfix(loss=f"{hists[0][-1]['train_loss']:.3f}", val_acc=f"{hists[0][-1]['val_acc']:.3f}")
         if on_epoch is not None:

@@ -39,3 +39,24 @@ def test_saturation_counts_the_tails():
         net[0].weight.fill_(1.0)
     X = torch.tensor([[0.0], [0.5], [3.0], [-3.0]])
     assert analysis.saturation(net, X, ["1"]) == {"1": 0.5}
+
+
+def test_a_family_declares_each_selection_against_each_baseline_in_order():
+    from pnlib import claims
+    fam = claims.family("c", claims.side("default", "persistent", "full"),
+                        claims.equal_compute("default"), ("selected", "ensemble"), model="lenet5")
+    assert len(fam) == 8 and [c["a"]["selection"] for c in fam] == ["selected"] * 4 + ["ensemble"] * 4
+    by_method = {c["b"]["method"]: c["b"] for c in fam[4:]}
+    assert by_method["trajectory 1"]["selection"] == by_method["longer"]["selection"] == ""  # one row per seed
+    assert by_method["restarts"]["selection"] == "ensemble" and all(c["a"]["model"] == "lenet5" for c in fam)
+    labels = claims.short_labels(fam + claims.family("c", claims.side("poor", "persistent", "full"),
+                                                     [claims.side("poor", "random kick", "full")]))
+    assert labels.label.iloc[0] == "persistent − trajectory 1 (default init)"  # the claim spans two inits
+    assert labels.label.iloc[-1] == "persistent − random kick (poor init)" and set(labels.selection) == {"selected", "ensemble"}
+
+
+def test_report_names_untested_claims_and_handles_an_empty_family(capsys):
+    from pnlib import claims
+    found = claims.report(pd.DataFrame(columns=claims.VERDICT_COLUMNS), "header", {"alexnet": "at chance"})
+    assert found.empty and list(found.columns)[:2] == ["claim", "status"]
+    assert "alexnet: NOT TESTED (at chance)" in capsys.readouterr().out

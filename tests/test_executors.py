@@ -206,3 +206,12 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
         assert (run_grids(exp, g, 1, workers=1)[0].status == "ok").all()
     finally:
         unregister_model("tiny_exec_net")
+
+
+def test_a_job_of_an_unknown_method_is_failed_rows_not_a_crash(tiny_data, tmp_path):
+    from pnlib import grid as G
+    exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
+    job = G.cell_jobs(exp, [("foo", "", next(iter(tiny_grid().values()))["full"])], [0])[0]
+    rows = G.run_job(job, tiny_data)
+    assert list(rows.method) == ["foo", "foo"] and (rows.status == "failed").all()
+    assert rows.error.str.contains("unknown method 'foo'").all()
