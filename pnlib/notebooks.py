@@ -16,7 +16,7 @@ from . import executors, plots, profiles
 from .data import Data, DatasetNotFoundError, data_root, load_dataset, locate
 from .experiment import Experiment
 from .generated import smoke_stand_in
-from .training import default_device
+from .training import default_device, resolve_precision
 
 
 def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:
@@ -54,15 +54,24 @@ def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbo
     the cores of the machines that computed the committed results; the grid's jobs set their own)."""
     plots.set_style()
     torch.set_num_threads(torch_threads)
-    return profiles.configure(experiment, namespace, verbose=verbose)
+    cfg = profiles.configure(experiment, namespace, verbose=verbose)
+    if verbose and not hasattr(cfg, "precision"):
+        print("precision: no autocast (every computation here runs in float32 or float64)")
+    return cfg
 
 
 def setup(cfg, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, dict]:
     """A training notebook's set-up in one call: the device, its dataset there (``load_for``), the
     ``Experiment`` on its results folder with the config's thread count, and the executor keyword
-    arguments of ``grid.run_cells`` (``executors.from_config``)."""
+    arguments of ``grid.run_cells`` (``executors.from_config``). It prints the precision the runs
+    use and, outside the ``paper`` profile, that the run is scaled down."""
     device = default_device()
     data = load_for(cfg, pad_to_32=pad_to_32, device=device)
+    precision, why = resolve_precision(cfg.precision, device)
+    print(f"precision {precision} (asked: {cfg.precision}; {why})")
+    if cfg.profile != "paper":
+        print(f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
+              f"introduction for what the profile shortens. Not comparable to full-length training.")
     return device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), executors.from_config(cfg)
 
 

@@ -24,6 +24,7 @@ from .executors import EXECUTORS
 from .inits import INITS
 from .models import MODELS
 from .persistence import GRANULARITIES, KERNELS, parse_schedule
+from .training import PRECISIONS
 
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
@@ -115,7 +116,7 @@ PARAMETERS = {
     "poor_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "poor")),
     "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
     "models": _items(str, _big_model), "alexnet_width": _positive,
-    "compile": _keep(checks.boolean),
+    "compile": _keep(checks.boolean), "precision": _keep(checks.choice, PRECISIONS),
     # where the grid runs (pnlib.executors)
     "executor": _keep(checks.choice, EXECUTORS),
     "workers": lambda name, v: v if v == "auto" else _int(name, v), "threads": _int,
@@ -137,23 +138,23 @@ PRESETS = {
         "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       ts_ks=tuple(range(6, 21)), ts_runs=2000, ts_cap=100000)},
     "03_lenet": {
-        "smoke": dict(seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
+        "smoke": dict(precision="auto", seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
                       val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",)),
-        "cpu": dict(seeds=10, secondary_seeds=5, tuning_seeds=2, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
+        "cpu": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=2, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
                     val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                     sweep_kernels=("gaussian", "inverse")),
-        "paper": dict(seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
+        "paper": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
                       train_size=None, val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       sweep_kernels=("gaussian", "inverse"))},
     "04_cifar": {
-        "smoke": dict(models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, K=2, num_epochs=1, train_size=256,
+        "smoke": dict(precision="auto", models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, K=2, num_epochs=1, train_size=256,
                       val_size=128, test_size=256, alexnet_width=0.25, pilot_lrs=(0.01, 0.05), pilot_batch_sizes=(128,),
                       snapshot=True, partial=True),
-        "cpu": dict(models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=3, K=3, num_epochs=3, train_size=2000,
+        "cpu": dict(precision="auto", models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=3, K=3, num_epochs=3, train_size=2000,
                     val_size=2000, test_size=5000, alexnet_width=0.5, pilot_lrs=(0.01, 0.1), pilot_batch_sizes=(128, 32),
                     snapshot=True,
                     partial=False),
-        "paper": dict(models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5, K=3,
+        "paper": dict(precision="auto", models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5, K=3,
                       num_epochs=60, train_size=None, val_size=5000, test_size=None, alexnet_width=1.0,
                       pilot_lrs=(0.01, 0.03, 0.1), pilot_batch_sizes=(128,), snapshot=True, partial=True)},
 }

@@ -23,6 +23,8 @@ from .data import batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("cosine", "step", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags under which oneDNN runs bf16 convolutions fast
 
 
 class DivergedError(RuntimeError):
@@ -58,7 +60,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     augment: bool = False
     eval_batch_size: int = 1000
-    amp: bool = False             # bf16 autocast (GPU)
+    amp: bool = False             # bf16 autocast of the forward pass (precision "bf16" = amp + channels_last)
     channels_last: bool = False
     compile: bool = False         # torch.compile the training forward
     checkpoint_every: int = 1     # epochs between in-trajectory checkpoints (0: none)
@@ -78,6 +80,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def precision(self) -> str:
+        """``bf16`` (autocast + channels_last), ``fp32``, or the two flags as set by hand."""
+        if self.amp == self.channels_last:
+            return "bf16" if self.amp else "fp32"
+        return f"amp={self.amp}, channels_last={self.channels_last}"
+
     def lr_at(self, progress: float) -> float:
         """Learning rate at training progress t ∈ [0, 1)."""
         if self.lr_schedule == "cosine":
@@ -85,6 +94,39 @@ class TrainConfig:
         if self.lr_schedule == "step":  # ×0.1 at 50% and 75%, the usual CIFAR recipe
             return self.lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
         return self.lr
+
+
+def bf16_support(device: torch.device) -> tuple[bool, str]:
+    """Whether ``device`` runs bf16 convolutions and matrix products natively, and why (or why not)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, f"{torch.cuda.get_device_name(device)} {'supports' if ok else 'does not support'} bf16"
+    if device.type != "cpu":
+        return False, f"no bf16 path is used on {device.type}"
+    if not torch.backends.mkldnn.is_available():
+        return False, "this torch build has no oneDNN (mkldnn), which runs bf16 on the CPU"
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False, "the CPU's flags cannot be read (no /proc/cpuinfo)"
+    found = [f for f in CPU_BF16_FLAGS if f in flags]
+    return (True, f"the CPU has {' and '.join(found)} (oneDNN)") if found else (
+        False, f"the CPU has neither {' nor '.join(CPU_BF16_FLAGS)}: bf16 would be emulated, and slow")
+
+
+def resolve_precision(precision: str, device) -> tuple[str, str]:
+    """``("fp32" | "bf16", why)`` for ``precision`` on ``device``: ``auto`` is bf16 where the device
+    runs it natively (a GPU, or a CPU with AMX / AVX-512 BF16 through oneDNN), else fp32."""
+    if isinstance(precision, bool) or precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)} "
+                         f"(bf16: bf16 autocast of the forward pass + channels_last; parameters stay fp32)")
+    ok, why = bf16_support(device)
+    if precision == "bf16" and not ok:
+        raise ValueError(f"precision 'bf16' is not available on {torch.device(device)}: {why}. Use 'fp32' or 'auto'")
+    if precision == "auto":
+        return ("bf16" if ok else "fp32"), why + ("" if ok else "; auto falls back to fp32")
+    return precision, why
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

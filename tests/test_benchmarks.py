@@ -21,3 +21,11 @@ def test_bench_workers_quick_runs_and_checks_identical_summaries():
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "summaries identical: True" in done.stdout
+
+
+def test_bench_precision_quick_runs_to_its_result_line():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_precision.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    last = done.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("RESULT bf16 / fp32 end to end: resnet20") and "equivalence ±0.005" in last

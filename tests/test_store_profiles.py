@@ -60,8 +60,8 @@ def cell(**values):
 
 def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
-    c = profiles.configure("03_lenet", cell())
-    assert (c.profile, c.seeds, c.K, c.test_size, c.lr) == ("cpu", 10, 3, None, 0.05)
+    c = profiles.configure("03_lenet", cell(precision=None))
+    assert (c.profile, c.seeds, c.K, c.test_size, c.lr, c.precision) == ("cpu", 10, 3, None, 0.05, "auto")
     c = profiles.configure("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
     assert (c.profile, c.seeds, c.pilot_epochs, c.kernel) == ("paper", 7, (5, 10, 20, 40, 80), "inverse")
     assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
@@ -77,6 +77,8 @@ def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     ({"seeds": 0}, "seeds must be an integer ≥ 1; got 0"),
     ({"seeds": True}, "seeds must be an integer ≥ 1; got True"),
     ({"strength": -1.0}, "strength must be a finite number ≥ 0; got -1.0"),
+    ({"precision": "fp16"}, r"unknown precision 'fp16'; allowed: auto, fp32, bf16"),
+    ({"precision": 1}, r"unknown precision 1; allowed: auto, fp32, bf16"),
 ])
 def test_bad_values_name_the_parameter(monkeypatch, values, match):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)

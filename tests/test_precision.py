@@ -1,0 +1,101 @@
+"""The precision setting: fp32, or bf16 autocast of the forward pass + channels_last (parameters,
+optimizer state and the penalty stay fp32); ``auto`` picks bf16 where the device runs it natively."""
+import types
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from pnlib import grid, training
+from pnlib.experiment import Experiment
+from pnlib.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.training import TrainConfig, resolve_precision, train
+
+CFG = types.SimpleNamespace(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
+                            kernel="gaussian", strength=1.0, schedule="cosine", K=2, precision="auto")
+
+
+@pytest.fixture
+def bf16_here(monkeypatch):
+    monkeypatch.setattr(training, "bf16_support", lambda device: (True, "pretended for the test"))
+
+
+@pytest.mark.parametrize("bad", ["fp16", 1, True, None])
+def test_a_bad_precision_names_the_allowed_values(bad):
+    with pytest.raises(ValueError, match="unknown precision .*allowed: auto, fp32, bf16"):
+        resolve_precision(bad, "cpu")
+
+
+def test_auto_falls_back_to_fp32_where_bf16_is_not_native(monkeypatch):
+    monkeypatch.setattr(training, "bf16_support", lambda device: (False, "no AMX here"))
+    assert resolve_precision("auto", "cpu") == ("fp32", "no AMX here; auto falls back to fp32")
+    with pytest.raises(ValueError, match="'bf16' is not available on cpu: no AMX here. Use 'fp32' or 'auto'"):
+        resolve_precision("bf16", "cpu")
+    assert grid.grid(CFG, "mlp", "default", {})["full"].train.precision == "fp32"
+
+
+def test_auto_is_bf16_where_it_is_native_and_the_flags_follow(bf16_here):
+    assert resolve_precision("auto", "cpu")[0] == "bf16"
+    train_cfg = grid.grid(CFG, "mlp", "default", {})["full"].train
+    assert train_cfg.amp and train_cfg.channels_last and train_cfg.precision == "bf16"
+    assert grid.grid(replace_ns(precision="fp32"), "mlp", "default", {})["full"].train.precision == "fp32"
+
+
+def replace_ns(**kw):
+    return types.SimpleNamespace(**{**vars(CFG), **kw})
+
+
+def test_fp32_and_bf16_runs_of_one_config_never_share_a_cache_entry(bf16_here, tiny_data, tmp_path):
+    exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
+    runs = {p: grid.grid(replace_ns(precision=p, num_epochs=1), "mlp", "default", {}, width=16, depth=1)["re-runs from θ₀"]
+            for p in ("fp32", "bf16")}
+    keys = {p: exp.trajectory(c, start=exp.theta0(c, 0), data_seed=1, train=c.train)["key"] for p, c in runs.items()}
+    assert keys["fp32"] != keys["bf16"]
+    assert exp.run_dir("persistent", runs["fp32"], 0).path != exp.run_dir("persistent", runs["bf16"], 0).path
+    stored = exp.run_dir("persistent", runs["bf16"], 0).config["run"]["train"]
+    assert stored["amp"] and stored["channels_last"]  # config.json says how it ran
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_bf16_trajectory_resumes_bitwise(tiny_data, tmp_path):
+    cfg = TrainConfig(num_epochs=3, batch_size=50, lr=0.05, amp=True, channels_last=True)
+
+    def run(checkpoint, stop_at=None):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(tiny_data.in_channels, 4, 3), nn.ReLU(), nn.Flatten(),
+                              nn.LazyLinear(10))
+        model(tiny_data.X_train[:2])  # materialise the lazy layer before the optimizer sees it
+
+        def on_epoch(epoch, _):
+            if epoch == stop_at:
+                raise Stop
+        hist = train([model], tiny_data, cfg, seeds=[3], checkpoint=checkpoint, progress=False, on_epoch=on_epoch)[0]
+        return [p.detach().clone() for p in model.parameters()], hist.drop(columns="seconds")
+
+    full = run(None)
+    with pytest.raises(Stop):
+        run(tmp_path / "ckpt.pt", stop_at=2)
+    resumed = run(tmp_path / "ckpt.pt")
+    assert all(torch.equal(a, b) for a, b in zip(full[0], resumed[0]))
+    assert full[1].equals(resumed[1]) and all(p.dtype == torch.float32 for p in full[0])
+
+
+def test_the_penalty_stays_fp32_and_exact_under_bf16_autocast():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 4))
+    pen = PersistentPenalty(net, PenaltyConfig(strength=0.7))
+    pen.add_anchor({k: v + 0.3 * torch.randn_like(v) for k, v in net.state_dict().items()})
+    x = torch.randn(5, 2, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        value = pen.value(0.3)
+    assert out.dtype == torch.bfloat16 and value.dtype == torch.float32  # the forward is bf16, the penalty not
+    auto = torch.autograd.grad(value, list(net.parameters()))
+    net.zero_grad()
+    pen.apply_(0.3)
+    assert all(p.grad.dtype == torch.float32 for p in net.parameters())
+    assert max((p.grad - g).abs().max().item() for p, g in zip(net.parameters(), auto)) < 1e-6
