@@ -60,15 +60,16 @@ def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbo
     return cfg
 
 
-def setup(cfg, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, dict]:
+def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, dict]:
     """A training notebook's set-up in one call: the device, its dataset there (``load_for``), the
     ``Experiment`` on its results folder with the config's thread count, and the executor keyword
-    arguments of ``grid.run_cells`` (``executors.from_config``). It prints the precision the runs
-    use and, outside the ``paper`` profile, that the run is scaled down."""
+    arguments of ``grid.run_cells`` (``executors.from_config``). It prints the precision each of
+    ``models`` trains in and, outside the ``paper`` profile, that the run is scaled down."""
     device = default_device()
     data = load_for(cfg, pad_to_32=pad_to_32, device=device)
-    precision, why = resolve_precision(cfg.precision, device)
-    print(f"precision {precision} (asked: {cfg.precision}; {why})")
+    for model in models:
+        precision, why = resolve_precision(cfg.precision, device, model)
+        print(f"precision of {model}: {precision} (asked: {cfg.precision}; {why})")
     if cfg.profile != "paper":
         print(f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
               f"introduction for what the profile shortens. Not comparable to full-length training.")
