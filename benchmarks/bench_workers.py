@@ -34,7 +34,9 @@ def main():
         try:
             data = load_dataset("fashion_mnist", **sizes)
         except DatasetNotFoundError:
-            write_fake_cifar10(tmp, n_per_batch=2000, n_test=2000)
+            # enough generated images for the sizes asked: 5 batches hold validation and training
+            write_fake_cifar10(tmp, n_per_batch=-(-(sizes["val_size"] + sizes["train_size"]) // 5),
+                               n_test=sizes["test_size"])
             data = load_dataset("cifar10", tmp, **sizes)
         cfg = types.SimpleNamespace(num_epochs=1 if args.quick else 4, batch_size=128, lr=0.05, weight_decay=5e-4,
                                     granularity="neuron", kernel="gaussian", strength=0.01, schedule="cosine", K=2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import executors, plots, profiles
+from . import executors, plots, profiles, store
 from .data import Data, DatasetNotFoundError, data_root, load_dataset, locate
 from .experiment import Experiment
 from .generated import smoke_stand_in
@@ -30,7 +30,7 @@ def load_for_profile(name: str, profile: str, root: str | Path | None = None, **
         return load_dataset(name, root, **kwargs)
     except DatasetNotFoundError:
         stand_in = smoke_stand_in(root)
-        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {stand_in}")
+        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {store.shown(stand_in)}")
         return load_dataset("cifar10", stand_in, **kwargs)
 
 
@@ -98,6 +98,6 @@ def check(profile: str, notebooks: list[str], root: str | Path | None = None) ->
               file=sys.stderr)
         return 2
     where = found if isinstance(found, Path) else found[0].parent
-    print(f"data: {used} in {where} (for {', '.join(Path(nb).stem for nb in reading)})")
+    print(f"data: {used} in {store.shown(where)} (for {', '.join(Path(nb).stem for nb in reading)})")
     return 0
 

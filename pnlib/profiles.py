@@ -175,6 +175,6 @@ def configure(experiment: str, namespace: dict, *, verbose: bool = True):
         namespace={"experiment": experiment, "results": property(lambda self: results_dir(experiment, self.profile))})
     cfg = cls(**values)
     if verbose:
-        print(f"profile {name} (from {source}); results in {cfg.results}")
+        print(f"profile {name} (from {source}); results in {store.shown(cfg.results)}")
         print(cfg)
     return cfg

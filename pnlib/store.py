@@ -36,6 +36,16 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def shown(path: str | Path) -> str:
+    """A path as reports print it: relative to the repository when it lies inside it, so an
+    executed report does not carry the absolute paths of the machine that ran it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
 def git_commit(where: str | Path | None = None) -> str:
     """The commit of the code, ``+dirty`` when tracked code differs from it. What a run writes
     itself (``reports/``, ``results/``) does not count: ``make run`` rewrites them as it goes."""

@@ -16,9 +16,11 @@ def test_gpu_check_dry_run():
     assert done.stdout.rstrip().endswith("dry run ok")
 
 
-def test_bench_workers_quick_runs_and_checks_identical_summaries():
+def test_bench_workers_quick_runs_and_checks_identical_summaries(tmp_path):
+    # no Fashion-MNIST anywhere: the benchmark must generate enough images for the sizes it asks
+    env = {**os.environ, "PNLIB_DATA": str(tmp_path), "PNLIB_SYSTEM_DATASETS": str(tmp_path / "none")}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_workers.py"), "--quick"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "summaries identical: True" in done.stdout
 

@@ -65,7 +65,10 @@ def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     c = profiles.configure("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
     assert (c.profile, c.seeds, c.pilot_epochs, c.kernel) == ("paper", 7, (5, 10, 20, 40, 80), "inverse")
     assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
-    assert "profile paper (from the notebook's profile parameter)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "profile paper (from the notebook's profile parameter)" in out
+    assert f"results in {c.results.relative_to(store.project_root())}" in out  # no absolute path in a report
+    assert store.shown(store.project_root() / "results" / "x") == "results/x" and store.shown("/tmp") == "/tmp"
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.seeds = 3
     assert "torch" not in dataclasses.asdict(c) and "KERNELS" not in dataclasses.asdict(c)
