@@ -7,6 +7,7 @@ buffer that is read once per epoch (that is also where a non-finite loss is caug
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -99,6 +100,15 @@ class TrainConfig:
         return self.lr
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset | None:
+    """The CPU's flags, read once per process (every grid cell resolves its precision)."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+
+
 def bf16_support(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` runs bf16 convolutions and matrix products natively, and why (or why not)."""
     device = torch.device(device)
@@ -109,9 +119,8 @@ def bf16_support(device: torch.device) -> tuple[bool, str]:
         return False, f"no bf16 path is used on {device.type}"
     if not torch.backends.mkldnn.is_available():
         return False, "this torch build has no oneDNN (mkldnn), which runs bf16 on the CPU"
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = _cpu_flags()
+    if flags is None:
         return False, "the CPU's flags cannot be read (no /proc/cpuinfo)"
     found = [f for f in CPU_BF16_FLAGS if f in flags]
     return (True, f"the CPU has {' and '.join(found)} (oneDNN)") if found else (
@@ -213,8 +222,9 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
     """The one training loop: K members in lockstep, member k with its own optimizer and batch
     order (``seeds[k]``). Each step every member goes forward and backward, then ``hook`` runs
     (``after_backward(t)`` returns each member's penalty value; ``history_row(k, row, P, t)`` gives
-    member k's history row with the epoch's mean P), then all members step. Dropout draws from ``seeds[0]``. Checkpoints and resume as
-    in ``fit``; a non-finite loss of any member raises ``DivergedError``. Returns the histories."""
+    member k's history row with the epoch's mean P), then all members step. Dropout draws from
+    ``seeds[0]``. Checkpoints and resume as in ``fit``; a non-finite loss of any member raises
+    ``DivergedError``. Returns the histories."""
     if len(seeds) != len(models):
         raise ValueError(f"train got {len(models)} models but {len(seeds)} seeds: one batch-order seed per member")
     device = data.X_train.device

@@ -31,12 +31,19 @@ def test_the_layers_hold():
         "layer it belongs to, or pass what it needs in as an argument.\n" + out.stdout[-4000:] + out.stderr[-2000:])
 
 
+def imports_pnlib(node) -> bool:
+    """``from .x import …`` / ``from pnlib… import …`` / ``import pnlib…``."""
+    if isinstance(node, ast.ImportFrom):
+        return bool(node.level) or (node.module or "").startswith("pnlib")
+    return isinstance(node, ast.Import) and any(a.name.startswith("pnlib") for a in node.names)
+
+
 def private_uses(path: Path) -> list[str]:
     """``from <pnlib module> import _name`` and ``<name>._name`` where <name> is not self/cls."""
     tree = ast.parse(path.read_text(), str(path))
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pnlib")):
+        if isinstance(node, ast.ImportFrom) and imports_pnlib(node):
             found += [f"{rel(path)}:{node.lineno}: imports {a.name}" for a in node.names
                       if a.name.startswith("_") and not a.name.startswith("__")]
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
@@ -59,11 +66,7 @@ def hidden_imports(path: Path) -> list[str]:
     found = []
     for fn in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for node in ast.walk(fn):
-                relative = isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pnlib"))
-                absolute = isinstance(node, ast.Import) and any(a.name.startswith("pnlib") for a in node.names)
-                if relative or absolute:
-                    found.append(f"{rel(path)}:{node.lineno}: in {fn.name}()")
+            found += [f"{rel(path)}:{node.lineno}: in {fn.name}()" for node in ast.walk(fn) if imports_pnlib(node)]
     return found
 
 
