@@ -186,13 +186,11 @@ def verdicts(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFram
     offsets = {"selected": 0.16, "ensemble": -0.16, "single": 0.0}
     for ax, claim, names in zip(axes[:, 0], claims, rows):
         g = t[t.claim == claim]
-        y = np.array([len(names) - 1 - names.index(n) for n in g.label]) + g.selection.map(offsets).to_numpy()
+        g = g.assign(y=[len(names) - 1 - names.index(n) for n in g.label] + g.selection.map(offsets))
         ax.axvspan(-margin, margin, color="C0", alpha=0.12, lw=0)
         ax.axvline(0, color="k", lw=0.8)
-        for (v, sel), m in g.groupby(["verdict", "selection"]).groups.items():
-            m = g.index.get_indexer(m)
-            r = g.iloc[m]
-            ax.errorbar(r.estimate, y[m], xerr=[r.estimate - r.ci_low, r.ci_high - r.estimate], fmt=SELECTION_MARKERS[sel],
+        for (v, sel), r in g.groupby(["verdict", "selection"]):
+            ax.errorbar(r.estimate, r.y, xerr=[r.estimate - r.ci_low, r.ci_high - r.estimate], fmt=SELECTION_MARKERS[sel],
                         color=VERDICT_COLOURS[v], capsize=2, ms=5, lw=1.2)
         ax.set_yticks(range(len(names))[::-1], names, fontsize="small")
         ax.set_ylim(-0.6, len(names) - 0.4)
