@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .claims import (choose_epochs, conclusions, describe, paired_values, sensitivity, side,  # noqa: F401
-                     verdict_table)  # moved to pnlib.claims; re-exported for old code
+from .claims import (choose_epochs, conclusions, describe, diverged_trajectories, paired_values,  # noqa: F401
+                     sensitivity, side, verdict_table)  # moved to pnlib.claims; re-exported for old code
 from .persistence import PenaltyConfig, PersistentPenalty
 from .stats import mean_ci
 from .training import score
@@ -31,7 +31,9 @@ def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
         vals = g[metric].to_numpy(dtype=float)
         rows.append({"dataset": ds, "model": model, "init": init, "mode": mode, "method": method,
                      "selection": selection, "seeds": len(g), "epochs": int(g.epochs.iloc[0]),
-                     "diverged": int((g.status == "diverged").sum()), "failed": int((g.status == "failed").sum()),
+                     # trajectories lost to divergence in this cell's runs (a run can lose some and still
+                     # give a selected solution and an ensemble), and jobs that failed
+                     "diverged": diverged_trajectories(g), "failed": int((g.status == "failed").sum()),
                      f"{metric}_mean": np.nanmean(vals) if np.isfinite(vals).any() else np.nan,
                      f"{metric}_std": np.nanstd(vals, ddof=1) if len(g) > 1 else np.nan,
                      "diff_vs_traj1": d_mean, "diff_ci_low": d_lo, "diff_ci_high": d_hi})
@@ -88,7 +90,8 @@ def saturation(model: nn.Module, X: torch.Tensor, layers: list[str], threshold: 
 def readable(table: pd.DataFrame, by: list[str], metric: str = "test_acc") -> pd.DataFrame:
     """``compare``'s output as the notebooks show it: "mean ± std" and "diff [low, high]"."""
     f = "{:.4f}".format
-    out = table[by + ["mode", "method", "selection", "seeds", "epochs", "diverged", "failed"]].copy()
+    out = table[by + ["mode", "method", "selection", "seeds", "epochs", "diverged", "failed"]].rename(
+        columns={"diverged": "diverged trajectories", "failed": "failed jobs"})
     out[f"{metric} (mean ± std over seeds)"] = table[f"{metric}_mean"].map(f) + " ± " + table[f"{metric}_std"].map(f)
     out[f"{metric} − trajectory 1 (95% CI, paired)"] = (
         table.diff_vs_traj1.map("{:+.4f}".format) + " [" + table.diff_ci_low.map("{:+.4f}".format) + ", "

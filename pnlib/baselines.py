@@ -13,11 +13,10 @@
   same batch order (so the difference is the penalty's doing). The direction is uniform on each
   group's sphere; parameters outside the persistent set are not kicked. It then trains without
   penalty, with trajectory k's batch order.
-* ``repulsive`` (D'Angelo & Fortuin 2021): K members trained together from θ₀, each with its own
-  batch order, and each pushed away from the others' *current* weights by the persistent
-  penalty (same kernel, groups, bandwidth rule and λ(t)) whose anchors move every step: the
-  simultaneous counterpart of sequential persistence. It needs a fixed bandwidth: the members
-  start together at θ₀, where the travel bandwidth is 0.
+* ``repulsive`` (D'Angelo & Fortuin 2021): K members trained together from independent
+  initializations, each pushed away from the others' *current* weights (``pnlib.repulsion``). The
+  ``shared`` ablation keeps the variant this project ran first: one shared θ₀ and the persistent
+  penalty's kernel with moving anchors (it needs a fixed bandwidth: at θ₀ the travel bandwidth is 0).
 """
 from __future__ import annotations
 
@@ -26,43 +25,10 @@ from dataclasses import asdict, replace
 import torch
 
 from . import seeds, store
+from .kicks import group_norms, matched_kick  # noqa: F401  (moved to pnlib.kicks; re-exported)
 from .persistence import PenaltyConfig, PersistentPenalty
+from .repulsion import KDERepulsionHook
 from .training import DivergedError, fit, train
-
-
-# -- the random kick -----------------------------------------------------------------------------
-def _blocks(pen: PersistentPenalty, state: dict) -> list:
-    return [(state[f"{n}.weight"], state[f"{n}.bias"] if b is not None else None)
-            for n, (_, b) in zip(pen.module_names, pen.params)]
-
-
-def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
-    """‖a_g − b_g‖ for every persistent group g of ``config`` (granularity, include/exclude)."""
-    pen = PersistentPenalty(model, config, theta0=a)
-    diffs = [((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
-             for (wa, ba), (wb, bb) in zip(_blocks(pen, a), _blocks(pen, b))]
-    return torch.cat(pen.group_sq_blocks(diffs), 1).squeeze(0).sqrt()
-
-
-def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, seed: int) -> dict:
-    """θ₀ plus a random perturbation whose norm in each persistent group g is ‖a_g − b_g‖ and
-    whose direction is uniform on the group's sphere (a seeded Gaussian, normalised per group)."""
-    pen = PersistentPenalty(model, config, theta0=theta0)
-    a, b = ({k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b))  # a GPU run's states, θ₀ on CPU
-    gen = torch.Generator().manual_seed(seed)
-    noise = [(torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
-              None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0))
-             for w, bb in _blocks(pen, theta0)]
-    target = group_norms(model, config, a, b)
-    scale = (target.square() / torch.cat(pen.group_sq_blocks(noise), 1).squeeze(0)).sqrt()
-    scale = scale.split([s.shape[1] for s in pen.group_sq_blocks(noise)])
-    out = {k: v.clone() for k, v in theta0.items()}
-    for i, (n, (zw, zb)) in enumerate(zip(pen.module_names, noise)):
-        c = scale[pen.block_of(i)]
-        out[f"{n}.weight"] += (c.view(-1, *([1] * (zw.dim() - 2))) * zw[0]).to(out[f"{n}.weight"])
-        if zb is not None:
-            out[f"{n}.bias"] += (c.view(-1) * zb[0]).to(out[f"{n}.bias"])
-    return out
 
 
 # -- the repulsive ensemble ---------------------------------------------------------------------
@@ -137,7 +103,10 @@ def early_state(exp, method_cfg, seed: int, k: int) -> dict:
     return exp.early(rec.key)
 
 
-def kick(exp, cfg, seed: int) -> list[dict]:
+def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
+    """The random kick. ``granularity`` (e.g. ``"layer"``): the kick's norms are measured and its
+    directions drawn per group of that granularity instead of the penalty's own, so a per-layer
+    kick carries no per-neuron information of the penalty's push."""
     if cfg.penalty is None:
         raise ValueError("the random-kick control matches a persistent run: give it a config with a penalty")
     plain, theta0 = replace(cfg, penalty=None), exp.theta0(cfg, seed)
@@ -150,28 +119,44 @@ def kick(exp, cfg, seed: int) -> list[dict]:
         if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
             records.append({"key": pers.key[k], "status": "diverged", "diverged_epoch": None, "diverged_step": None})
             continue
-        start = matched_kick(exp.model(cfg), cfg.penalty, theta0, early_state(exp, cfg, seed, k),
-                             early_state(exp, plain, seed, k), seeds.derive_seed(seed, "kick", k))
+        groups = cfg.penalty if granularity is None else replace(cfg.penalty, granularity=granularity)
+        start = matched_kick(exp.model(cfg), groups, theta0, early_state(exp, cfg, seed, k),
+                             early_state(exp, plain, seed, k),
+                             seeds.derive_seed(seed, "kick", k) if granularity is None else
+                             seeds.derive_seed(seed, f"kick-{granularity}", k))
         records.append(exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
                                       label=f"kick k={k}/{cfg.K}"))
     return records
 
 
-def repulsive(exp, cfg, seed: int) -> list[dict]:
-    if cfg.penalty is None or cfg.penalty.bandwidth == "travel":
-        raise ValueError("the repulsive ensemble needs a penalty config with a fixed bandwidth, e.g. "
+def repulsive(exp, cfg, seed: int, shared: bool = False) -> list[dict]:
+    """The repulsive ensemble: K members trained together, each with its own batch order (those of
+    the restarts). Standard (D'Angelo & Fortuin 2021, ``pnlib.repulsion``): independent θ₀ (those of
+    the restarts), the KDE repulsion with the median-heuristic RBF bandwidth and the paper's 1/N
+    scaling; it needs no penalty and has no setting to tune. ``shared`` (an ablation, not the
+    paper's method): all members from the seed's one θ₀, pushed by the persistent penalty (its
+    kernel, groups, fixed bandwidth and λ(t)) with the others' current weights as anchors."""
+    if shared and (cfg.penalty is None or cfg.penalty.bandwidth == "travel"):
+        raise ValueError("the shared-θ₀ repulsive ablation needs a penalty config with a fixed bandwidth, e.g. "
                          "PenaltyConfig(bandwidth=1.0): all members start at θ₀, where the travel bandwidth is 0 "
                          "and a push ∝ 1/σ² would throw them apart at the first step")
-    theta0 = exp.theta0(cfg, seed)
+    if cfg.K < 2:
+        raise ValueError("the repulsive ensemble needs K ≥ 2 members")
+    starts = [exp.theta0(cfg, seed if shared else seeds.init_seed(seed, k)) for k in range(1, cfg.K + 1)]
     data_seeds = [seeds.data_seed(seed, k) for k in range(1, cfg.K + 1)]
     spec = {"repulsive": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": exp.fingerprint,
-            "start": store.state_hash(theta0), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
-            "penalty": asdict(cfg.penalty), "threads": exp.threads}
+            "start": store.state_hash(starts[0]), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
+            "penalty": asdict(cfg.penalty), "threads": exp.threads} if shared else {
+        "repulsive": "kde, median heuristic", "K": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
+        "data": exp.fingerprint, "starts": [store.state_hash(s) for s in starts], "data_seeds": data_seeds,
+        "train": cfg.train.to_dict(), "threads": exp.threads}
 
     def train_members(run, key):
-        models = [exp.model(cfg, theta0) for _ in range(cfg.K)]
+        models = [exp.model(cfg, s) for s in starts]
+        hook = (RepulsiveHook(models, cfg.penalty, starts[0]) if shared else
+                KDERepulsionHook(models, len(exp.data.y_train)))
         try:
-            hists = train(models, exp.data, cfg.train, seeds=data_seeds, hook=RepulsiveHook(models, cfg.penalty, theta0),
+            hists = train(models, exp.data, cfg.train, seeds=data_seeds, hook=hook,
                           checkpoint=run.file("checkpoint.pt"), progress=exp.progress, desc="repulsive")
         except DivergedError as e:
             return {"members": [{"key": f"{key}/m{k}", "status": "diverged", "diverged_epoch": e.epoch,

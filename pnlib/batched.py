@@ -82,7 +82,8 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
                        penalty: PenaltyConfig | None = None, groups: torch.Tensor | None = None,
                        optimizer: str = "gd", tol: float | None = None, stop_below: float | None = None,
                        penalty_steps: int | None = None, check_every: int = 100,
-                       record_every: int = 0, early_step: int | None = None) -> Trajectories:
+                       record_every: int = 0, early_step: int | None = None,
+                       anchor_map: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> Trajectories:
     """K trajectories from θ₀ for all runs at once; trajectory k ≥ 2 feels the penalty of the
     earlier end points (``penalty=None`` or strength 0: K plain re-runs, identical for GD).
 
@@ -92,7 +93,8 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     that value (plain GD with a stable step never raises the loss again, so the run's class is
     settled). Stopped runs are dropped from the batch, which is where most of the time goes.
     ``early_step``: also keep every trajectory's state at that step (``Trajectories.early``; a run
-    stopped before it keeps its end point).
+    stopped before it keeps its end point). ``anchor_map(end, j)``: the anchor that trajectory j's
+    end point becomes (default: the end point itself; the random-anchor control moves it).
     """
     checks.choice("optimizer", optimizer, ("gd", "adam"))
     if (tol is not None or stop_below is not None) and optimizer != "gd":
@@ -100,9 +102,9 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
     B, D = theta0.shape
     G = int(groups.max()) + 1 if groups is not None else 1
     P = penalty_steps or steps
-    ends, losses, used, conv, settled, paths, early = [], [], [], [], [], [], []
+    ends, losses, used, conv, settled, paths, early, kept = [], [], [], [], [], [], [], []
     for k in range(K):
-        anchors = torch.stack(ends) if ends and penalty is not None and penalty.strength > 0 else None
+        anchors = torch.stack(kept) if kept and penalty is not None and penalty.strength > 0 else None
         if anchors is not None:
             s2_all = penalty.sigma2(group_sq(theta0.unsqueeze(0) - anchors, groups, G))  # σ²_{j,g}
         theta = theta0.clone()
@@ -149,6 +151,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
         theta[active] = x.detach()
         final_loss, _ = objective(theta)
         ends.append(theta)
+        kept.append(theta if anchor_map is None else anchor_map(theta, k + 1))
         early.append(theta.clone() if at_early is None else at_early)
         losses.append(final_loss)
         used.append(steps_used)
@@ -174,7 +177,7 @@ def kick_starts(theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: 
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
-METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer", "random kick")
+METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer", "random kick", "random anchors")
 
 
 def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
@@ -187,7 +190,10 @@ def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: 
     ``random kick`` (the control): trajectory k ≥ 2 starts from θ₀ plus a random perturbation whose
     norm per group is the distance, after ``kick_after`` × the steps, between persistent trajectory
     k and the penalty-free one (trajectory 1: full-batch descent from θ₀ repeats it exactly), and
-    descends without penalty. ``descent`` goes to ``persistent_descent`` (lr, groups, tol, ...).
+    descends without penalty. ``random anchors`` (the control): the persistent run itself, with
+    each end point replaced as an anchor by one at its own distance from θ₀ per group in a random
+    direction (``kick_starts(θ₀, end, θ₀)``): the same sustained push, no memory of where the
+    earlier solutions lay. ``descent`` goes to ``persistent_descent`` (lr, groups, tol, ...).
     """
     for m in methods:
         checks.choice("method", m, METHODS)
@@ -203,6 +209,11 @@ def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: 
                                                             seeds.derive_seed(seed, "kick", k + 1)), **one)
                   for k in range(1, K)]
         out["random kick"] = Trajectories.cat([per[:1], *kicked])
+    if "random anchors" in methods:
+        groups = descent.get("groups")
+        rand = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, anchor_map=lambda end, j: kick_starts(
+            theta0, end, theta0, groups, seeds.derive_seed(seed, "anchors", j)), **descent)
+        out["random anchors"] = rand
     if "re-runs from θ₀" in methods:
         out["re-runs from θ₀"] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
     if "restarts" in methods:

@@ -17,12 +17,13 @@ from .methods import REGISTRY
 
 # the methods whose summary has one row per seed (no selected / ensemble)
 SINGLE_ROW = ("trajectory 1", *(m.label for m in REGISTRY.values() if m.rows == "single"))
-VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict"]
+VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
+                   "diverged_a", "diverged_b", "note"]
 
 
 def no_verdicts() -> pd.DataFrame:
     """The verdict table of an empty family (every model at chance, say), with its columns."""
-    return pd.DataFrame(columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:]])
+    return pd.DataFrame(columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:], "seeds_dropped", "repeats"])
 
 
 def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
@@ -43,23 +44,30 @@ def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame
     return E, t.reset_index().rename(columns={"epochs": "E"})
 
 
-def sensitivity(summary: pd.DataFrame, settings: dict) -> tuple[str, pd.DataFrame]:
-    """Mean validation accuracy (selected solution and ensemble) of each penalty setting (mode
-    label -> PenaltyConfig) over the tuning seeds, and the label with the best selected one. The
-    test set plays no part."""
+def sensitivity(summary: pd.DataFrame, settings: dict, by: str = "val_acc (ensemble)") -> tuple[str, pd.DataFrame]:
+    """Mean validation accuracy (selected solution and ensemble) of each
+    penalty setting (mode label -> PenaltyConfig) over the tuning seeds, and the label with the best
+    ``by``. The default is the ensemble's, a quantity the penalty always changes: the selected
+    solution is trajectory 1 whenever validation prefers it, which makes most settings tie. Settings
+    within 1e−9 of the best are ties (``tied``); the first of them in ``settings``' order wins, and
+    the table says so. A setting that lost a trajectory to divergence on any tuning seed is not
+    chosen. The test set plays no part."""
     rows = []
     for label, pen in settings.items():
         g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
         sel, ens = g[g.selection == "selected"], g[g.selection == "ensemble"]
         rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
-                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(), "val_acc (ensemble)": ens.val_acc.mean(),
-                     # trajectories that diverged, over all tuning seeds (a diverged run is a row with a count)
-                     "diverged": int(sel.get("diverged", pd.Series(0, index=sel.index)).fillna(0).sum())})
+                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(),
+                     "val_acc (ensemble)": ens.val_acc.mean(),
+                     "selected trajectory 1": int(sel.get("selected_k", pd.Series(np.nan, index=sel.index)).eq(1).sum()),
+                     "diverged": diverged_trajectories(sel) if len(sel) else 0})
     t = pd.DataFrame(rows)
     eligible = t[t.diverged == 0]  # a setting that diverged on any tuning seed is not chosen
     if eligible.empty:
         raise ValueError("every penalty setting diverged on some tuning seed: lower the strengths or the learning rate")
-    best = t.loc[eligible["val_acc (selected)"].idxmax(), "setting"]
+    top = eligible[by].max()
+    t["tied"] = (t.diverged == 0) & ((t[by] - top).abs() <= 1e-9)
+    best = t.loc[t.tied].setting.iloc[0]
     return best, t.assign(chosen=t.setting == best)
 
 
@@ -77,10 +85,10 @@ def describe(spec: dict) -> str:
     return text + (f", {spec['init']} init" if "init" in spec else "")
 
 
-def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
-    """``metric`` per seed of the rows matching every column of ``spec``. Trajectory 1, repeated by
-    every persistent run of a seed, is taken once (from a job that did not fail); any other side
-    must match one row per seed."""
+def side_rows(summary: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The summary rows matching every column of ``spec``, one per seed (indexed by seed).
+    Trajectory 1, repeated by every persistent run of a seed, is taken once (from a job that did
+    not fail); any other side must match one row per seed."""
     rows = summary
     for col, value in spec.items():
         rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
@@ -90,42 +98,103 @@ def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
     if rows.seed.duplicated().any():
         raise ValueError(f"{describe(spec)} matches several runs of one seed: add the filter (e.g. model) that "
                          f"tells them apart")
-    return rows.set_index("seed")[metric].astype(float)
+    return rows.set_index("seed")
+
+
+def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
+    """``metric`` per seed of the rows of ``side_rows``."""
+    return side_rows(summary, spec)[metric].astype(float)
+
+
+def diverged_trajectories(rows: pd.DataFrame) -> int:
+    """The trajectories lost to divergence in these summary rows' runs: the ``diverged`` count of
+    each row (older summaries without it: 1 per diverged row)."""
+    counts = rows["diverged"] if "diverged" in rows else pd.Series(np.nan, index=rows.index)
+    return int(counts.fillna((rows.status == "diverged").astype(float)).sum())
+
+
+def _chose_first(rows: pd.DataFrame) -> pd.Series:
+    """Per seed: whether this side's number is trajectory 1's (it is trajectory 1, or selection chose k = 1)."""
+    if (rows.method == "trajectory 1").all():
+        return pd.Series(True, index=rows.index)
+    return rows.get("selected_k", pd.Series(np.nan, index=rows.index)).eq(1)
+
+
+def _identical_why(A: pd.DataFrame, B: pd.DataFrame) -> str:
+    n, first = len(A), int((_chose_first(A) & _chose_first(B)).sum())
+    if first:
+        return f"selection chose trajectory 1 on both sides in {first} of {n} seeds"
+    return f"the two sides are the same numbers in all {n} seeds"
 
 
 def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metric: str = "test_acc",
                   alpha: float = 0.05) -> pd.DataFrame:
     """``stats.verdicts`` on a family declared before the results: each entry is ``{"claim": ..., "a":
-    spec, "b": spec}`` (column filters of the summary, see ``paired_values``); the estimate is the
-    paired mean of a − b over the seeds both have."""
-    comparisons = []
+    spec, "b": spec}`` (column filters of the summary, see ``side_rows``); the estimate is the paired
+    mean of a − b over the seeds both have.
+
+    Besides the verdict, each row says what a referee needs to trust it: ``diverged_a`` /
+    ``diverged_b``, the trajectories each side's runs lost to divergence over the compared seeds
+    (also when a surviving trajectory gave the side its number); ``seeds_dropped``, seeds without a
+    number on one side; ``repeats``, the earlier comparison of the same claim with the very same
+    numbers on both sides, if any (every baseline at chance makes one comparison count several
+    times); and ``note``, the reason in words (why a comparison is ``identical``, what diverged)."""
+    comparisons, extra = [], []
     for c in family:
-        a, b = paired_values(summary, c["a"], metric), paired_values(summary, c["b"], metric)
-        common = a.index.intersection(b.index)
+        A, B = side_rows(summary, c["a"]), side_rows(summary, c["b"])
+        common = A.index.intersection(B.index)
         if not len(common):
             raise ValueError(f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
                              f"is one side missing from the summary?")
-        missing = int((a[common].isna() | b[common].isna()).sum())  # a diverged side has no accuracy
+        A, B = A.loc[common], B.loc[common]
+        a, b = A[metric].astype(float).to_numpy(), B[metric].astype(float).to_numpy()
+        missing = int((np.isnan(a) | np.isnan(b)).sum())  # a side that diverged in every trajectory has no accuracy
+        keep = ~(np.isnan(a) | np.isnan(b))
         comparisons.append({"claim": c["claim"], "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
-                            "metric": metric, "a": a[common].to_numpy(), "b": b[common].to_numpy(),
-                            "dropped": missing})
+                            "metric": metric, "a": a[keep], "b": b[keep]})
+        lost = (diverged_trajectories(A), diverged_trajectories(B))
+        notes = [f"side {s} lost {n} trajectories to divergence" for s, n in zip("ab", lost) if n]
+        if keep.any() and np.array_equal(a[keep], b[keep]):
+            notes.insert(0, _identical_why(A[keep], B[keep]))
+        extra.append({"seeds_dropped": missing, "diverged_a": lost[0], "diverged_b": lost[1], "note": "; ".join(notes),
+                      "_values": (c["claim"], a.tobytes(), b.tobytes())})
+    if not comparisons:
+        return no_verdicts()
     table = stats.verdicts(comparisons, margin, alpha)
-    # seeds left out because one side diverged: shown, never silent
-    return table.assign(seeds_dropped=[c["dropped"] for c in comparisons])
+    seen: dict = {}
+    for name, e in zip(table.comparison, extra):
+        values = e.pop("_values")
+        e["repeats"] = seen.setdefault(values, name) if values in seen else ""
+        seen.setdefault(values, name)
+    return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
 
 
-def conclusions(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One line per claim from its comparisons' verdicts: ``supported`` (every one better),
-    ``refuted`` (none better, at least one worse), ``no difference`` (every one equivalent),
-    ``mixed`` (some better, not all), ``open`` (otherwise: inconclusive)."""
+def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
+    """One line per claim from its comparisons' verdicts and its preconditions.
+
+    ``converged`` says whether trajectory 1 converged by the pilot rule: ``True`` / ``False`` for
+    every claim, a dict claim -> bool, or ``None`` (no pilot was run). A claim is **not tested**
+    (``why`` says why) when trajectory 1 did not converge or no pilot was run, or when a side of any
+    of its comparisons lost trajectories to divergence. Otherwise its status is ``supported`` (every
+    comparison better), ``refuted`` (none better, at least one worse), ``no difference`` (every one
+    equivalent), ``mixed`` (some better, not all) or ``open`` (otherwise); ``identical``
+    comparisons test nothing and count as inconclusive. ``distinct`` counts the comparisons that
+    are not repeats of another (same numbers on both sides)."""
+    counts = ("better", "worse", "equivalent", "inconclusive", "identical")
     rows = []
     for claim, g in verdicts.groupby("claim", sort=False) if len(verdicts) else ():
         v = g.verdict
-        status = ("supported" if (v == "better").all() else "mixed" if (v == "better").any()
+        ok = converged.get(claim) if isinstance(converged, dict) else converged
+        lost = int(g.get("diverged_a", 0).sum() + g.get("diverged_b", 0).sum()) if "diverged_a" in g else 0
+        why = ("no pilot was run for the trajectory length" if ok is None else
+               "trajectory 1 did not converge by the pilot rule" if not ok else
+               f"its sides lost {lost} trajectories to divergence" if lost else "")
+        status = ("not tested" if why else "supported" if (v == "better").all() else "mixed" if (v == "better").any()
                   else "refuted" if (v == "worse").any() else "no difference" if (v == "equivalent").all() else "open")
-        rows.append({"claim": claim, "status": status, **{k: int((v == k).sum()) for k in
-                                                         ("better", "worse", "equivalent", "inconclusive")}})
-    return pd.DataFrame(rows, columns=["claim", "status", "better", "worse", "equivalent", "inconclusive"])
+        distinct = int((g.get("repeats", pd.Series("", index=g.index)).fillna("") == "").sum())
+        rows.append({"claim": claim, "status": status, "why": why, **{k: int((v == k).sum()) for k in counts},
+                     "distinct": distinct})
+    return pd.DataFrame(rows, columns=["claim", "status", "why", *counts, "distinct"])
 
 
 def family(claim: str, a: dict, bs: list[dict], selections=("selected",), **filters) -> list[dict]:
@@ -152,8 +221,15 @@ def short_labels(family: list[dict]) -> pd.DataFrame:
 
 
 def shown(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The verdict table as the notebooks show it."""
-    return verdicts[VERDICT_COLUMNS].round(4)
+    """The verdict table as the notebooks show it (the divergence columns where the runs can diverge)."""
+    return verdicts[[c for c in VERDICT_COLUMNS if c in verdicts]].round(4)
+
+
+def converged(short: float, longer: float, margin: float) -> bool:
+    """The pilot rule on two lengths of trajectory 1: running longer (at least twice as long) gains
+    less than ``margin`` in the claim's metric. For the synthetic runs, whose "longer" baseline is
+    trajectory 1 run K times as long from the same θ₀, this is the rule of ``choose_epochs``."""
+    return bool(longer - short < margin)
 
 
 def equal_compute(init: str) -> list[dict]:
@@ -162,16 +238,21 @@ def equal_compute(init: str) -> list[dict]:
             side(init, "longer")]
 
 
-def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None) -> pd.DataFrame:
+def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, converged=None) -> pd.DataFrame:
     """Print ``header``, the claims that ``not_tested`` names (claim -> why) as NOT TESTED, then each
-    claim's conclusion and its comparisons grouped by verdict; return ``conclusions``."""
-    found = conclusions(verdicts)
+    claim's conclusion (``conclusions`` with ``converged``) and its comparisons grouped by verdict;
+    return the conclusions."""
+    found = conclusions(verdicts, converged)
     print(header)
     for claim, why in (not_tested or {}).items():
         print(f"- {claim}: NOT TESTED ({why})")
     for r in found.itertuples():
-        print(f"- {r.claim}: {r.status.upper()} ({r.better} better, {r.worse} worse, {r.equivalent} equivalent, "
-              f"{r.inconclusive} inconclusive)")
+        tally = ", ".join(f"{getattr(r, k)} {k}" for k in ("better", "worse", "equivalent", "inconclusive", "identical")
+                          if getattr(r, k) or k != "identical")
+        n = r.better + r.worse + r.equivalent + r.inconclusive + r.identical
+        repeats = f"; only {r.distinct} of its {n} comparisons are distinct, the rest repeat the same numbers" \
+            if r.distinct < n else ""
+        print(f"- {r.claim}: {r.status.upper()}" + (f" ({r.why})" if r.why else "") + f" ({tally}{repeats})")
         for v, rows in verdicts[verdicts.claim == r.claim].groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))
             print(textwrap.indent(textwrap.fill(f"{v}: {line}", 110, subsequent_indent="    "), "    "))

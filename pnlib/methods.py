@@ -11,6 +11,7 @@ trajectory 1 the run started with) or ``"single"`` (one long trajectory). A new 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import pandas as pd
@@ -61,14 +62,21 @@ def method_name(method: str, cfg) -> str:
 
 
 # -- the producers of persistent training and the plain baselines --------------------------------
-def persistent(exp, cfg, seed: int) -> list[dict]:
-    """K trajectories from θ₀; trajectory k ≥ 2 under the penalty of the earlier end points."""
+def persistent(exp, cfg, seed: int, random_anchors: bool = False) -> list[dict]:
+    """K trajectories from θ₀; trajectory k ≥ 2 under the penalty of the earlier end points. With
+    ``random_anchors`` (the control): each end point becomes an anchor at its own distance from θ₀
+    in every group, in a random direction (``kicks.random_anchor``); trajectory 1 is shared."""
+    if random_anchors and cfg.penalty is None:
+        raise ValueError("the random-anchor control keeps the persistent penalty and forgets where the anchors "
+                         "lay: give it a config with a penalty")
     theta0 = exp.theta0(cfg, seed)
     records, parents, start = [], (), theta0
+    name = "random anchors" if random_anchors else "persistent"
     for k in range(1, cfg.K + 1):
         rec = exp.trajectory(cfg, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
-                             penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty else (),
-                             theta0=theta0, label=f"persistent k={k}/{cfg.K}")
+                             penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty and k > 1 else (),
+                             theta0=theta0, label=f"{name} k={k}/{cfg.K}",
+                             anchor_seed=seeds.derive_seed(seed, "anchors") if random_anchors and k > 1 else None)
         records.append(rec)
         if rec["status"] == "ok":
             parents = parents + (rec["key"],)  # a diverged end point is no anchor
@@ -94,7 +102,10 @@ register("restarts", restarts, "restarts")
 register("longer", longer, "longer", rows="single")
 register("snapshot", baselines.snapshot, "snapshot (SGDR)")
 register("kick", baselines.kick, "random kick")
+register("kick_layer", partial(baselines.kick, granularity="layer"), "random kick (per layer)")
+register("anchors", partial(persistent, random_anchors=True), "random anchors", rows="with trajectory 1")
 register("repulsive", baselines.repulsive, "repulsive ensemble")
+register("repulsive_shared", partial(baselines.repulsive, shared=True), "repulsive, shared θ₀ (ablation)")
 
 
 # -- the summary rows of a run ------------------------------------------------------------------
@@ -117,23 +128,26 @@ def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataF
     ok = [r for r in records if r["status"] == "ok"]
     cols = ("val_acc", "test_acc", "val_loss", "test_loss")
 
-    def row(method, selection, recs, epochs, **extra):
+    def row(method, selection, recs, epochs, diverged, **extra):
+        # ``diverged``: the trajectories (or members) of this row's run lost to divergence, counted on
+        # every row of the run, also when a surviving trajectory gives the row its numbers
         values = {c: recs[c] for c in cols} if recs else {c: float("nan") for c in cols}
         return {**base, "method": method, "selection": selection, "epochs": epochs, **values,
-                "status": "ok" if recs else "diverged", **extra}
+                "status": "ok" if recs else "diverged", "diverged": diverged, **extra}
 
     cells = spec.cells(cfg)
     if spec.rows == "single":
-        return pd.DataFrame([row(*cells[0][:2], ok[0] if ok else None, cells[0][2])])
+        return pd.DataFrame([row(*cells[0][:2], ok[0] if ok else None, cells[0][2], len(records) - len(ok))])
     best = select(cfg, ok)
     rows = []
     if spec.rows == "with trajectory 1":
         first = records[0]
-        rows.append(row("trajectory 1", "", first if first["status"] == "ok" else None, cells[0][2]))
+        rows.append(row("trajectory 1", "", first if first["status"] == "ok" else None, cells[0][2],
+                        int(first["status"] != "ok")))
     n_div = len(records) - len(ok)
     E = cells[-1][2]
-    rows.append(row(name, "selected", best, E, selected_k=records.index(best) + 1 if best else None, diverged=n_div))
-    rows.append(row(name, "ensemble", ensemble(exp, ok), E, diverged=n_div))
+    rows.append(row(name, "selected", best, E, n_div, selected_k=records.index(best) + 1 if best else None))
+    rows.append(row(name, "ensemble", ensemble(exp, ok), E, n_div))
     return pd.DataFrame(rows)
 
 

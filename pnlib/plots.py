@@ -167,7 +167,7 @@ def pilot(summary: pd.DataFrame, chosen: int, title: str):
     return fig
 
 
-VERDICT_COLOURS = {"better": "C2", "worse": "C3", "equivalent": "C0", "inconclusive": "0.55"}
+VERDICT_COLOURS = {"better": "C2", "worse": "C3", "equivalent": "C0", "inconclusive": "0.55", "identical": "0.8"}
 SELECTION_MARKERS = {"selected": "o", "ensemble": "D", "single": "s"}
 
 

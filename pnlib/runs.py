@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from . import checks, store
+from . import checks, seeds, store
 from .inits import INITS, init_model
+from .kicks import random_anchor
 from .models import MODELS, build_model
 from .persistence import PenaltyConfig, PersistentPenalty
 from .training import DivergedError, TrainConfig, fit, predict_logits, score
@@ -159,12 +160,18 @@ class Store:
 
     def trajectory(self, cfg: RunConfig, *, start: dict, data_seed: int, train: TrainConfig,
                    penalty: PenaltyConfig | None = None, parents: tuple = (), theta0: dict | None = None,
-                   label: str = "") -> dict:
+                   label: str = "", anchor_seed: int | None = None) -> dict:
         """Train (or load) one trajectory; returns its record, with ``key`` and ``status``. ``parents``:
-        the keys of the trajectories whose end points are the penalty's anchors."""
+        the keys of the trajectories whose end points are the penalty's anchors. ``anchor_seed``: the
+        random-anchor control; parent j's end point is replaced by ``kicks.random_anchor`` (its
+        distance from θ₀ kept per group, its direction drawn with ``derive_seed(anchor_seed, j)``)."""
         spec = {"model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": self.fingerprint,
                 "start": store.state_hash(start), "data_seed": data_seed, "train": train.to_dict(),
                 "penalty": penalty and asdict(penalty), "anchors": list(parents), "threads": self.threads}
+        if anchor_seed is not None:  # only then: the keys of every other trajectory stay as they were
+            if theta0 is None or penalty is None:
+                raise ValueError("random anchors need the penalty and θ₀ they are drawn around")
+            spec["random_anchors"] = anchor_seed
 
         def train_one(run, key):
             model = build(cfg, self.data)
@@ -175,8 +182,10 @@ class Store:
                 if run.done("anchors.pt"):  # a resumed trajectory uses the anchors it started with
                     pen.load_state_dict(store.load_tensors(run.file("anchors.pt")))
                 else:
-                    for p in parents:
-                        pen.add_anchor(self.solution(p))
+                    for j, p in enumerate(parents, 1):
+                        a = self.solution(p)
+                        pen.add_anchor(a if anchor_seed is None else
+                                       random_anchor(model, penalty, theta0, a, seeds.derive_seed(anchor_seed, j)))
                     store.save_tensors(run.file("anchors.pt"), pen.state_dict())
             rec = {"key": key, "start_hash": spec["start"], "status": "ok", "diverged_epoch": None,
                    "diverged_step": None}

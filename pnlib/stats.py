@@ -59,10 +59,14 @@ def paired_t(a, b):
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     d = d[np.isfinite(d)]
     n, est = len(d), float(d.mean()) if len(d) else float("nan")
-    if n < 2 or np.ptp(d) == 0:  # no spread: the point is exact, a difference of 0 is no evidence
-        p = 1.0 if (n and est == 0) or n < 2 else 0.0
+    if n < 2 or np.ptp(d) == 0:
+        # no spread: every seed gives the same difference c, and the t statistic is undefined. The
+        # exact sign test stands in: all n differences on one side of 0 (of ±margin for the TOST)
+        # has probability 2^−n under the null, so p = min(1, 2·2^−n) for a difference (1 when
+        # c = 0) and 2^−n for equivalence when |c| < margin (1 otherwise). One seed proves nothing.
+        p = 1.0 if n < 2 or est == 0 else min(1.0, 2.0 * 0.5 ** n)
         return (est, p, (lambda level: (est, est)), n,
-                (lambda margin: 0.0 if n >= 2 and abs(est) < margin else 1.0))
+                (lambda margin: 0.5 ** n if n >= 2 and abs(est) < margin else 1.0))
     se = float(d.std(ddof=1) / np.sqrt(n))
     p = float(2 * stats.t.sf(abs(est) / se, n - 1))
 
@@ -107,24 +111,32 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
       direction of the estimate;
     * ``equivalent``: otherwise, if the equivalence test's (two one-sided tests against
       ±``margin``) Holm-adjusted p (``p_equiv_holm``) < α;
-    * ``inconclusive``: neither.
+    * ``inconclusive``: neither;
+    * ``identical`` overrides them all when the two sides are the same numbers in every seed (for
+      example selection chose trajectory 1 on both): no test can say anything about such a pair,
+      least of all that two methods are equivalent. ``identical`` comparisons are left out of the
+      Holm families, so they do not dilute the others.
 
     The interval is given at the level Holm's procedure used for the comparison's difference test
     (α/(m − r) for the r-th smallest p), so it excludes 0 exactly when the verdict is better/worse.
     """
     import pandas as pd
+    same = [len(c["a"]) > 0 and bool(np.array_equal(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float),
+                                                    equal_nan=True)) for c in comparisons]
     tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
+    live = np.flatnonzero(~np.array(same, dtype=bool)) if comparisons else np.array([], dtype=int)
     p = np.array([t[1] for t in tests])
-    p_holm = holm(p)
     p_equiv = np.array([t[4](margin) for t in tests])
-    p_equiv_holm = holm(p_equiv)
-    rank = np.empty(len(p), dtype=int)
-    rank[np.argsort(p)] = np.arange(len(p))
+    p_holm, p_equiv_holm, rank = np.full(len(p), np.nan), np.full(len(p), np.nan), np.zeros(len(p), dtype=int)
+    p_holm[live], p_equiv_holm[live] = holm(p[live]), holm(p_equiv[live])
+    rank[live[np.argsort(p[live])]] = np.arange(len(live))
     rows = []
     for i, (c, (est, _, interval, n, _), r) in enumerate(zip(comparisons, tests, rank)):
-        level = alpha / (len(p) - r)
+        level = alpha / max(len(live) - r, 1)
         lo, hi = interval(1 - level)
-        if p_holm[i] < alpha:
+        if same[i]:
+            verdict = "identical"
+        elif p_holm[i] < alpha:
             verdict = "better" if est > 0 else "worse"
         elif p_equiv_holm[i] < alpha:
             verdict = "equivalent"

@@ -203,7 +203,7 @@ def kink_problem(distribution: str, width: int):
 
 
 # full-batch descent is deterministic, so re-runs from θ₀ repeat trajectory 1 exactly (notebook 01)
-KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer", "random kick")
+KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer", "random kick", "random anchors")
 
 
 def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
@@ -253,15 +253,16 @@ def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, 
 
 
 def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap: int, penalty_steps: int = 2000,
-                         schedule: str = "linear") -> pd.DataFrame:
+                         schedule: str = "linear", random_anchors: bool = False) -> pd.DataFrame:
     """``teacher_student_outcomes`` for every λ of ``strengths`` (column ``strength``; the baselines,
-    which do not depend on λ, are run once and carry no strength)."""
-    parts = []
+    which do not depend on λ, are run once and carry no strength). ``random_anchors``: the
+    random-anchor control too, at every λ."""
+    parts, penalized = [], ("persistent", "random anchors") if random_anchors else ("persistent",)
     for i, lam in enumerate(strengths):
         pen = PenaltyConfig(strength=lam, schedule=schedule)
         t = teacher_student_outcomes(k, runs=runs, seed=seed, K=K, cap=cap, penalty=pen, penalty_steps=penalty_steps,
-                                     methods=TS_METHODS if i == 0 else ("persistent",))
-        parts.append(t.assign(strength=np.where(t.method == "persistent", lam, np.nan)))
+                                     methods=(TS_METHODS if i == 0 else ("persistent",)) + penalized[1:])
+        parts.append(t.assign(strength=np.where(t.method.isin(penalized), lam, np.nan)))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -117,14 +117,14 @@ def test_repulsive_gradient_fused_equals_autograd_on_the_others_current_weights(
             assert max((p.grad - g).abs().max().item() for p, g in zip(m.parameters(), auto)) < 1e-12
 
 
-def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path):
+def test_shared_repulsive_ablation_trains_k_members_together_and_resumes(tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False)
     with pytest.raises(ValueError, match="fixed bandwidth"):  # travel: σ = 0 where all members start
-        exp.run("repulsive", cfg(), seed=0)
+        exp.run("repulsive_shared", cfg(), seed=0)
     fixed = cfg(penalty=PenaltyConfig(strength=1.0, bandwidth=1.0))
-    rows = exp.run("repulsive", fixed, seed=0)
-    assert rows.method.tolist() == ["repulsive ensemble"] * 2 and (rows.status == "ok").all()
-    trajs = exp.trajectories("repulsive", fixed, 0)
+    rows = exp.run("repulsive_shared", fixed, seed=0)
+    assert rows.method.tolist() == ["repulsive, shared θ₀ (ablation)"] * 2 and (rows.status == "ok").all()
+    trajs = exp.trajectories("repulsive_shared", fixed, 0)
     assert len(trajs) == 3 and trajs.key.str.endswith(("/m1", "/m2", "/m3")).all()
     ends = [exp.solution(k) for k in trajs.key]
     assert len({state_hash(s) for s in ends}) == 3
@@ -132,8 +132,8 @@ def test_repulsive_run_trains_k_members_together_and_resumes(tiny_data, tmp_path
     def spread(strength):
         e = Experiment(tmp_path / f"l{strength}", tiny_data, progress=False)
         c = cfg(penalty=PenaltyConfig(strength=strength, granularity="model", bandwidth=0.5))
-        e.run("repulsive", c, seed=0)
-        s = [analysis.flat(e.solution(k)) for k in e.trajectories("repulsive", c, 0).key]
+        e.run("repulsive_shared", c, seed=0)
+        s = [analysis.flat(e.solution(k)) for k in e.trajectories("repulsive_shared", c, 0).key]
         return float((s[0] - s[1]).norm())
     assert spread(5.0) > spread(0.0)
     # interrupted after the first epoch: the rerun resumes from the checkpoint and ends bitwise the same
@@ -198,7 +198,7 @@ def test_verdict_table_pairs_by_seed_and_counts_trajectory_one_once():
     assert v.n_seeds.tolist() == [8, 8]
     assert v.verdict.tolist() == ["better", "equivalent"]
     assert v.estimate[0] == pytest.approx(0.0505, abs=1e-9)
-    assert analysis.conclusions(v).status.tolist() == ["mixed"]
+    assert analysis.conclusions(v, converged=True).status.tolist() == ["mixed"]
     with pytest.raises(ValueError, match="no seed in common"):
         analysis.verdict_table(summary, [{"claim": "c", "a": S("d", "persistent", "full", "selected"),
                                            "b": S("d", "longer")}], 0.005)
