@@ -250,8 +250,8 @@ def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, 
         tally = ", ".join(f"{getattr(r, k)} {k}" for k in ("better", "worse", "equivalent", "inconclusive", "identical")
                           if getattr(r, k) or k != "identical")
         n = r.better + r.worse + r.equivalent + r.inconclusive + r.identical
-        repeats = f"; only {r.distinct} of its {n} comparisons are distinct, the rest repeat the same numbers" \
-            if r.distinct < n else ""
+        repeats = (f"; {n - r.distinct} of its {n} comparisons repeat the numbers of another (e.g. every baseline "
+                   f"at the same accuracy): {r.distinct} distinct") if r.distinct < n else ""
         print(f"- {r.claim}: {r.status.upper()}" + (f" ({r.why})" if r.why else "") + f" ({tally}{repeats})")
         for v, rows in verdicts[verdicts.claim == r.claim].groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))

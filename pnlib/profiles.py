@@ -142,9 +142,9 @@ PRESETS = {
     "03_lenet": {
         "smoke": dict(precision="auto", seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
                       val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",)),
-        "cpu": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=2, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
+        "cpu": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
                     val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
-                    sweep_kernels=("gaussian", "inverse")),
+                    sweep_kernels=("gaussian",)),
         "paper": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
                       train_size=None, val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       sweep_kernels=("gaussian", "inverse"))},
