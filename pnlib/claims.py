@@ -187,7 +187,7 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
         ok = converged.get(claim) if isinstance(converged, dict) else converged
         lost = int(g.get("diverged_a", 0).sum() + g.get("diverged_b", 0).sum()) if "diverged_a" in g else 0
         why = ("no pilot was run for the trajectory length" if ok is None else
-               "trajectory 1 did not converge by the pilot rule" if not ok else
+               "not tested at convergence: trajectory 1 did not converge by the pilot rule" if not ok else
                f"its sides lost {lost} trajectories to divergence" if lost else "")
         status = ("not tested" if why else "supported" if (v == "better").all() else "mixed" if (v == "better").any()
                   else "refuted" if (v == "worse").any() else "no difference" if (v == "equivalent").all() else "open")
