@@ -181,3 +181,23 @@ def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_c
     v = claims.verdict_table(s, fam, margin=0.005)
     assert v.repeats.tolist() == ["", v.comparison[0]]
     assert claims.conclusions(v, converged=True).distinct[0] == 1
+
+
+def test_sensitivity_chooses_on_the_ensemble_and_reports_ties():
+    from pnlib.persistence import PenaltyConfig as P
+    settings = {"a": P(strength=0.01), "b": P(strength=0.1), "c": P(strength=1.0)}
+    rows = []
+    for label, ens in zip(settings, (0.80, 0.82, 0.82)):
+        for seed in (1000, 1001, 1002):
+            rows += [{"mode": label, "method": "persistent", "selection": "selected", "val_acc": 0.79, "selected_k": 1,
+                      "seed": seed, "status": "ok", "diverged": 0},
+                     {"mode": label, "method": "persistent", "selection": "ensemble", "val_acc": ens, "seed": seed,
+                      "status": "ok", "diverged": 0}]
+    best, table = claims.sensitivity(pd.DataFrame(rows), settings)
+    assert best == "b" and table.tied.tolist() == [False, True, True] and table.chosen.tolist() == [False, True, False]
+    assert table["selected trajectory 1"].tolist() == [3, 3, 3]
+    # a setting that diverged on a tuning seed is never chosen
+    rows[-1]["diverged"] = rows[-2]["diverged"] = 1
+    rows[8]["val_acc"] = rows[10]["val_acc"] = 0.9
+    best, table = claims.sensitivity(pd.DataFrame(rows), settings)
+    assert best == "b" and not table.set_index("setting").tied["c"]
