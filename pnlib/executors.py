@@ -31,6 +31,9 @@ class Slurm:
     array_parallelism: int = 16
     cluster: str | None = None   # None: Slurm when sbatch is there; "local": submitit's LocalExecutor
     extra: dict = field(default_factory=dict)
+    # a job whose state Slurm cannot tell (UNKNOWN: sacct failing, no accounting) for this long is
+    # given up as lost instead of waited on forever
+    unknown_after_s: float = 120.0
 
 
 def resolve_workers(workers, threads: int) -> int:
@@ -109,15 +112,37 @@ def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
         params.update(gpus_per_node=cfg.gpus_per_job, **({"slurm_partition": cfg.partition} if cfg.partition else {}))
     ex.update_parameters(**params)
     submitted = ex.map_array(fn, jobs)
-    pending = dict(enumerate(submitted))
+    pending, unknown_since = dict(enumerate(submitted)), {}
+    # submitit asks Slurm less and less often as jobs age (up to once a minute): ask every 2 s, one
+    # sacct call for all jobs, so a cancelled or killed job is seen within seconds
+    watcher, asked = getattr(submitted[0], "watcher", None), 0.0
     while pending:
+        if watcher is not None and time.monotonic() - asked >= 2.0:
+            watcher.update()
+            asked = time.monotonic()
         for i, j in list(pending.items()):
-            if j.done():
+            state = j.state if cfg.cluster != "local" else "RUNNING"
+            # a job Slurm ended badly is lost now: asking submitit for its result would first wait for
+            # an output file that a cancelled job never writes
+            if state.startswith("CANCELLED") or state in ("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+                                                          "PREEMPTED", "BOOT_FAIL", "DEADLINE"):
+                done(i, on_lost(jobs[i], f"slurm job {j.job_id} ended {state} before it returned: rerun the grid "
+                                         f"to resume it from its checkpoint"))
+                del pending[i]
+            elif j.done():
                 try:
                     done(i, j.result())
-                except Exception as exc:  # killed, timed out or pre-empted: rerunning the grid resumes it
+                except Exception as exc:  # killed, timed out or pre-empted: a rerun resumes it
                     done(i, on_lost(jobs[i], f"slurm job {j.job_id}: {type(exc).__name__}: {exc}"))
                 del pending[i]
+            elif state == "UNKNOWN":
+                if time.monotonic() - unknown_since.setdefault(i, time.monotonic()) > cfg.unknown_after_s:
+                    done(i, on_lost(jobs[i], f"slurm job {j.job_id}: Slurm reported its state as UNKNOWN for "
+                                             f"{cfg.unknown_after_s:g} s, so its end cannot be seen; sacct needs "
+                                             f"accounting (slurmdbd) to work (tools/slurm-local.sh starts it)"))
+                    del pending[i]
+            else:
+                unknown_since.pop(i, None)
         time.sleep(0.5 if pending else 0)
 
 
