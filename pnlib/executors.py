@@ -115,7 +115,7 @@ def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
     pending, unknown_since = dict(enumerate(submitted)), {}
     # submitit asks Slurm less and less often as jobs age (up to once a minute): ask every 2 s, one
     # sacct call for all jobs, so a cancelled or killed job is seen within seconds
-    watcher, asked = getattr(submitted[0], "watcher", None), 0.0
+    watcher, asked = getattr(submitted[0], "watcher", None) if cfg.cluster != "local" else None, 0.0
     while pending:
         if watcher is not None and time.monotonic() - asked >= 2.0:
             watcher.update()
