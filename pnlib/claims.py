@@ -252,7 +252,10 @@ def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, 
         n = r.better + r.worse + r.equivalent + r.inconclusive + r.identical
         repeats = (f"; {n - r.distinct} of its {n} comparisons repeat the numbers of another (e.g. every baseline "
                    f"at the same accuracy): {r.distinct} distinct") if r.distinct < n else ""
-        print(f"- {r.claim}: {r.status.upper()}" + (f" ({r.why})" if r.why else "") + f" ({tally}{repeats})")
+        label, why = r.status.upper(), r.why
+        if why.startswith("not tested at convergence: "):  # the label says it; the reason follows
+            label, why = "NOT TESTED AT CONVERGENCE", why.removeprefix("not tested at convergence: ")
+        print(f"- {r.claim}: {label}" + (f" ({why})" if why else "") + f" ({tally}{repeats})")
         for v, rows in verdicts[verdicts.claim == r.claim].groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))
             print(textwrap.indent(textwrap.fill(f"{v}: {line}", 110, subsequent_indent="    "), "    "))
