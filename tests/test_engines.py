@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -17,9 +16,9 @@ import pandas as pd
 import pytest
 
 from pnlib import executors, store
-from pnlib.protocol import Experiment, grid, run_grids
+from pnlib.protocol import Experiment, run_grids
 
-from test_executors import CFG, KEYS, summary, tiny_grid, trained_keys  # noqa: F401  (the same grid as the stand-ins)
+from test_executors import KEYS, launch_grid, data_root, summary, tiny_grid, trained_keys  # noqa: F401  (the same grids as the stand-ins)
 
 
 def _slurm_up() -> str:
@@ -61,47 +60,13 @@ def test_a_job_that_raises_on_slurm_is_a_failed_row_with_its_error(tiny_data, tm
     assert (s[s["mode"] != "broken"].status == "ok").all()
 
 
-GRID_SCRIPT = textwrap.dedent("""
-    import sys, torch, types
-    torch.set_num_threads(1)
-    from pnlib import executors
-    from pnlib.data import load_dataset
-    from pnlib.protocol import Experiment, grid, run_grids
-    if __name__ == "__main__":
-        data = load_dataset("cifar10", sys.argv[1], val_size=100)
-        cfg = types.SimpleNamespace(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
-                                    kernel="gaussian", strength=1.0, schedule="cosine", K=2)
-        g = {"mlp": grid(cfg, "mlp", "default", {}, width=16, depth=1)}
-        exp = Experiment(sys.argv[2], data, progress=False, threads=1)
-        kw = dict(workers=1) if sys.argv[3] == "serial" else dict(executor="slurm", slurm=executors.Slurm(
-            cpus_per_job=1, gpus_per_job=0, time_min=10, unknown_after_s=60))
-        s = run_grids(exp, g, 1, **kw)[0]
-        s.to_csv(sys.argv[4], index=False)
-""")
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    from pnlib.generated import write_fake_cifar10
-    root = tmp_path_factory.mktemp("data")
-    write_fake_cifar10(root, n_per_batch=60, n_test=100, seed=0)
-    return root
-
-
-def _grid(tmp_path, data_root, results, how, out, env=None):
-    script = tmp_path / "grid.py"
-    script.write_text(GRID_SCRIPT)
-    return subprocess.Popen([sys.executable, "-u", str(script), str(data_root), str(results), how, str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-
-
 @slurm_only
 def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(tmp_path, data_root):
-    ref = _grid(tmp_path, data_root, tmp_path / "ref", "serial", tmp_path / "ref.csv")
+    ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv", seeds=1)
     assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
     # every Slurm job pauses 60 s in its first checkpoint write: mid-trajectory, with a checkpoint to resume
     env = {**os.environ, store.PAUSE_ENV: "checkpoint.pt:20:1"}  # every job pauses 20 s in its first checkpoint write
-    p = _grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "cut.csv", env=env)
+    p = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "cut.csv", env=env, seeds=1)
     victim = None
     for _ in range(600):  # a running job that has begun its first checkpoint: mid-trajectory
         begun = list((tmp_path / "cut" / "trajectories").rglob("*checkpoint*"))
@@ -121,7 +86,7 @@ def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(
     assert seen is not None and seen < 15, f"the cancelled job became a row after {seen} s"
     first = pd.read_csv(tmp_path / "cut.csv")
     assert (first.status == "failed").any() and first.error.str.contains("slurm job").any(), first
-    again = _grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "again.csv")
+    again = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "again.csv", seeds=1)
     assert again.wait(timeout=600) == 0, again.stdout.read()[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS])
 

@@ -61,6 +61,7 @@ def test_who_trained_each_trajectory_is_recorded(serial):
 SCRIPT = textwrap.dedent("""
     import sys, torch, types
     torch.set_num_threads(1)
+    from pnlib import executors
     from pnlib.data import load_dataset
     from pnlib.protocol import Experiment, grid, run_grids
     if __name__ == "__main__":
@@ -69,16 +70,21 @@ SCRIPT = textwrap.dedent("""
                                     kernel="gaussian", strength=1.0, schedule="cosine", K=2)
         g = {"mlp": grid(cfg, "mlp", "default", {}, width=16, depth=1)}
         exp = Experiment(sys.argv[2], data, progress=False, threads=1)
-        s = run_grids(exp, g, 2, workers=int(sys.argv[3]))[0]
+        # argv[3]: local workers, or "slurm" (a real cluster, tests/test_engines.py); argv[5]: seeds
+        engine = dict(executor="slurm", slurm=executors.Slurm(cpus_per_job=1, gpus_per_job=0, time_min=10,
+                                                              unknown_after_s=60)) \
+            if sys.argv[3] == "slurm" else dict(workers=int(sys.argv[3]))
+        s = run_grids(exp, g, int(sys.argv[5]), **engine)[0]
         s.to_csv(sys.argv[4], index=False)
 """)
 
 
-def _launch(tmp_path, data_root, results, workers, out, env=None):
+def launch_grid(tmp_path, data_root, results, workers, out, env=None, seeds=2):
+    """The grid above in a fresh (unbuffered) process: ``workers`` local workers, or ``"slurm"``."""
     script = tmp_path / "grid.py"
     script.write_text(SCRIPT)
-    return subprocess.Popen([sys.executable, str(script), str(data_root), str(results), str(workers), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen([sys.executable, "-u", str(script), str(data_root), str(results), str(workers), str(out),
+                             str(seeds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +97,7 @@ def data_root(tmp_path_factory):
 
 def test_two_processes_on_one_folder_train_each_trajectory_once(tmp_path, data_root):
     results = tmp_path / "shared"
-    procs = [_launch(tmp_path, data_root, results, 1, tmp_path / f"s{i}.csv") for i in range(2)]
+    procs = [launch_grid(tmp_path, data_root, results, 1, tmp_path / f"s{i}.csv") for i in range(2)]
     for p in procs:
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0, out[-3000:]
@@ -102,10 +108,10 @@ def test_two_processes_on_one_folder_train_each_trajectory_once(tmp_path, data_r
 
 
 def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root):
-    ref = _launch(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv")
+    ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv")
     assert ref.wait(timeout=600) == 0
     env = {**os.environ, store.PAUSE_ENV: "checkpoint.pt:120:1"}  # a worker pauses in its first checkpoint write
-    p = _launch(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
+    p = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
     victim = None
     for line in p.stdout:
         if line.startswith("PAUSED-IN-WRITE"):
@@ -116,7 +122,7 @@ def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root
     assert p.wait(timeout=600) == 0 and victim is not None, out[-3000:]
     first = pd.read_csv(tmp_path / "killed.csv")
     assert (first.status == "failed").any() and first.error.str.contains("worker lost").any()
-    again = _launch(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "again.csv")
+    again = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "again.csv")
     assert again.wait(timeout=600) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS])
     assert not list((tmp_path / "killed").rglob(".*.tmp"))  # the dead writer's temporary is gone
