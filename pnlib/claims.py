@@ -164,7 +164,7 @@ def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metr
     seen: dict = {}
     for name, e in zip(table.comparison, extra):
         values = e.pop("_values")
-        e["repeats"] = seen.setdefault(values, name) if values in seen else ""
+        e["repeats"] = seen.get(values, "")
         seen.setdefault(values, name)
     return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
 

@@ -55,6 +55,6 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
 
 def random_anchor(model, config: PenaltyConfig, theta0: dict, anchor: dict, seed: int) -> dict:
     """θ₀,g + ‖a_g − θ₀,g‖ · u_g in every persistent group g (u_g a seeded random unit direction):
-    the anchor ``anchor`` at its own distance from θ₀, in a direction that knows nothing of it."""
-    theta0 = {k: v.to(anchor[k].device) if k in anchor else v for k, v in theta0.items()}
+    the anchor ``anchor`` at its own distance from θ₀, in a direction that knows nothing of it (on
+    θ₀'s device: ``matched_kick`` moves ``anchor`` there)."""
     return matched_kick(model, config, theta0, anchor, theta0, seed)
