@@ -27,7 +27,7 @@ import torch
 from . import seeds, store
 from .kicks import group_norms, matched_kick  # noqa: F401  (moved to pnlib.kicks; re-exported)
 from .persistence import PenaltyConfig, PersistentPenalty
-from .repulsion import KDERepulsionHook
+from .repulsion import KDERepulsionHook, member_history
 from .training import DivergedError, fit, train
 
 
@@ -49,8 +49,7 @@ class RepulsiveHook:
 
     def history_row(self, member: int, row: dict, penalty: float, progress: float) -> dict:
         # the columns the repulsive ensemble's histories have always had, so stored ones stay comparable
-        return {**{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")}, "penalty": penalty,
-                "seconds": row["seconds"]}
+        return member_history(row, "penalty", penalty)
 
 
 # -- the records of each method, for the registry of pnlib.methods -------------------------------

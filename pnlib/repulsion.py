@@ -81,5 +81,11 @@ class KDERepulsionHook:
         return list(k.sum(1) - 1.0)  # each member's kernel mass on the others: 0 far apart, K − 1 together
 
     def history_row(self, member: int, row: dict, penalty: float, progress: float) -> dict:
-        return {**{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")},
-                "kernel_mass": penalty, "seconds": row["seconds"]}
+        return member_history(row, "kernel_mass", penalty)
+
+
+def member_history(row: dict, column: str, value: float) -> dict:
+    """A member's epoch row of an ensemble's history: the training columns, ``column`` = ``value``
+    (what the hook's coupling measured), and the seconds."""
+    return {**{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")}, column: value,
+            "seconds": row["seconds"]}

@@ -21,7 +21,7 @@ from . import seeds
 from .batched import (METHODS, Objective, Trajectories, autograd_objective, compare, kick_starts,  # also re-exported
                       outcomes, penalty_gradient, persistent_descent, speedup)
 from .persistence import PenaltyConfig
-from .stats import mean_ci, wilson
+from .stats import mean_ci, paired, rates, wilson
 
 
 # -- the kink: a three-weight-layer ReLU network on a 1-D target ----------------------------------
@@ -264,6 +264,53 @@ def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap
                                      methods=(TS_METHODS if i == 0 else ("persistent",)) + penalized[1:])
         parts.append(t.assign(strength=np.where(t.method.isin(penalized), lam, np.nan)))
     return pd.concat(parts, ignore_index=True)
+
+
+def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``teacher_student_grid``'s rows with each penalised method labelled by its λ (``persistent
+    λ=0.1``) and boolean ``good`` / ``bad`` / ``undecided`` (capped) columns; and per (k, method) the
+    bad-run rate with its Wilson interval, the undecided count and the mean steps used."""
+    lam = grid_runs.strength.map("{:g}".format)
+    runs = grid_runs.assign(method=grid_runs.method.where(grid_runs.strength.isna(), grid_runs.method + " λ=" + lam),
+                            good=grid_runs.outcome == "good", bad=grid_runs.outcome == "bad",
+                            undecided=grid_runs.outcome == "capped")
+    steps = runs.groupby(["k", "method"]).steps.mean().rename("mean steps").reset_index()
+    return runs, rates(runs, ["k", "method"], "bad", also=("undecided",)).merge(steps, on=["k", "method"])
+
+
+# the declared comparisons of notebook 02 (paired outcomes per run, McNemar's test)
+KINK_CLAIMS = {"trajectory 1": "kink: persistence beats the baselines", "restarts": "kink: persistence beats the baselines",
+               "longer": "kink: persistence beats the baselines", "random kick": "kink: a single push does not explain it",
+               "random anchors": "kink: the memory of earlier solutions matters"}
+
+
+def kink_family(kink_runs: pd.DataFrame, widths) -> list[dict]:
+    """Persistent − each method of ``KINK_CLAIMS`` on success, per data distribution and width."""
+    return [{"claim": KINK_CLAIMS[m], "comparison": f"persistent − {m} ({d}, w={w})", "metric": "success",
+             "kind": "mcnemar", **paired(kink_runs, {"distribution": d, "width": w, "method": "persistent"},
+                                         {"distribution": d, "width": w, "method": m}, "success")}
+            for d in ("centred", "shifted") for w in widths for m in KINK_CLAIMS]
+
+
+def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
+    """Per k (in the table's order) and λ: persistent − trajectory 1 / restarts / longer, then, where
+    the table holds the random-anchor control, persistent − random anchors at each of its λ. Methods
+    are labelled ``persistent λ=…`` / ``random anchors λ=…``; the outcome is ``good``, and pairs with
+    a capped (``undecided``) side are left out."""
+    def row(claim, comparison, k, a, b):
+        return {"claim": claim, "comparison": comparison, "metric": "good (capped pairs left out)", "kind": "mcnemar",
+                **paired(ts_runs, {"k": k, "method": a}, {"k": k, "method": b}, "good", undecided="undecided")}
+
+    def strengths(k, prefix):
+        of = ts_runs[(ts_runs.k == k) & ts_runs.method.str.startswith(prefix)]
+        return sorted(of.strength.dropna().unique())
+    ks = pd.unique(ts_runs.k)
+    return ([row("teacher-student: persistence beats the baselines (equal step cap)", f"persistent λ={lam:g} − {m} (k={k})",
+                 k, f"persistent λ={lam:g}", m)
+             for k in ks for lam in strengths(k, "persistent") for m in ("trajectory 1", "restarts", "longer")]
+            + [row("teacher-student: the memory of earlier solutions matters",
+                   f"persistent − random anchors, λ={lam:g} (k={k})", k, f"persistent λ={lam:g}", f"random anchors λ={lam:g}")
+               for k in ks for lam in strengths(k, "random anchors")])
 
 
 def kink_breakpoints(n: int, width: int, seed: int) -> np.ndarray:

@@ -1,8 +1,11 @@
 import math
 
+import pandas as pd
+
 import pytest
 import torch
 
+from pnlib import synthetic
 from pnlib.batched import autograd_objective, persistent_descent
 from pnlib.persistence import PenaltyConfig
 from pnlib.stats import mean_ci, wilson
@@ -175,3 +178,22 @@ def test_paired_outcomes_drop_undecided_pairs():
     p = paired(t, {"method": "a"}, {"method": "b"}, "good", undecided="undecided")
     assert p["a"].tolist() == [1, 1] and p["b"].tolist() == [0, 0]
     assert len(paired(t, {"method": "a"}, {"method": "b"}, "good")["a"]) == 4
+
+
+def test_teacher_student_family_follows_the_table():
+    """Every k and λ the table holds gets its three baseline comparisons; the random-anchor
+    comparison appears only at the (k, λ) where the control was run."""
+    rows = []
+    for k in (6, 8):
+        for run in range(4):
+            for m, lam in [("trajectory 1", None), ("restarts", None), ("longer", None),
+                           ("persistent", 0.1), ("persistent", 1.0)] + ([("random anchors", 0.1)] if k == 8 else []):
+                rows.append({"k": k, "run": run, "method": m, "strength": lam, "steps": 10 + run,
+                             "outcome": ["good", "bad", "capped", "good"][run]})
+    runs, table = synthetic.teacher_student_rates(pd.DataFrame(rows))
+    assert {"persistent λ=0.1", "persistent λ=1", "random anchors λ=0.1"} <= set(runs.method)
+    assert table.runs.eq(4).all() and table.undecided.eq(1).all() and table["mean steps"].eq(11.5).all()
+    family = synthetic.teacher_student_family(runs)
+    anchors = [f["comparison"] for f in family if "random anchors" in f["comparison"]]
+    assert len(family) == 2 * 2 * 3 + 1 and anchors == ["persistent − random anchors, λ=0.1 (k=8)"]
+    assert all(len(f["a"]) == 3 for f in family)  # the capped pair is left out
