@@ -28,13 +28,15 @@ def no_verdicts() -> pd.DataFrame:
 
 def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
     """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
-    candidate E and seed): the smallest E whose doubling gains less than ``margin`` in mean
-    validation accuracy. If no candidate passes, the largest E that has a doubling, marked not
-    converged."""
+    candidate E and seed): the smallest E whose doubling, and every later doubling the pilot
+    measured, gains less than ``margin`` in mean validation accuracy (so a plateau before a late
+    rise, e.g. a model still at chance, does not pass). If no candidate passes, the largest E that
+    has a doubling, marked not converged."""
     t = pilot[pilot.status == "ok"].groupby("epochs").val_acc.agg(["mean", "std", "size"]).rename(
         columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
     t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
-    t["converged"] = t.gain_from_doubling < margin
+    measured = t.gain_from_doubling.dropna()
+    t["converged"] = [bool(e in measured.index and (measured[measured.index >= e] < margin).all()) for e in t.index]
     ok = t.index[t.converged]
     doubled = t.index[t.gain_from_doubling.notna()]
     if not len(doubled):

@@ -178,6 +178,13 @@ def test_choose_epochs_takes_the_smallest_e_whose_doubling_gains_less_than_the_m
     assert E == 16 and not table.converged.any()
     with pytest.raises(ValueError, match="2E"):
         analysis.choose_epochs(pilot[pilot.epochs == 2], 0.005)
+    # a plateau before a late rise (a model still at chance) is not convergence
+    late = pd.DataFrame([{"epochs": e, "seed": 0, "val_acc": acc, "status": "ok"}
+                         for e, acc in ((3, 0.272), (6, 0.2765), (12, 0.609), (24, 0.612))])
+    E, table = analysis.choose_epochs(late, 0.005)
+    assert E == 12 and table.converged.tolist() == [False, False, True, False]
+    E, table = analysis.choose_epochs(late[late.epochs < 24], 0.005)
+    assert E == 6 and not table.converged.any()
 
 
 def test_verdict_table_pairs_by_seed_and_counts_trajectory_one_once():
