@@ -22,7 +22,7 @@ def learning_rate(cfg, exp, settings: dict[str, tuple[float, int]], model_kwargs
     cells = [("persistent", label, grid.grid(cfg, m, cfg.init, {}, device=device, K=2, lr=lr, batch_size=b,
                                              num_epochs=cfg.pilot_epochs[0], **kw)["full"])
              for m, kw in model_kwargs.items() for label, (lr, b) in settings.items()]
-    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_lr", **run_on)
+    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_lr_runs", **run_on)
     if (runs.status == "failed").any():
         raise RuntimeError(f"{int((runs.status == 'failed').sum())} learning-rate pilot jobs failed (their rows in "
                            f"{exp.root / 'pilot_lr.csv'} say why): rerun the cell to resume them")
@@ -66,10 +66,10 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
     and a figure ``pilot-<model>.png`` per model; raises if a pilot job did not finish."""
     cells = [("longer", f"E={n}", grid.grid(cfg, m, init, {}, device=device, K=1, num_epochs=n, **kw)["re-runs from θ₀"])
              for m, kw in model_kwargs.items() for n in cfg.pilot_epochs]
-    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot", **run_on)
+    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_runs", **run_on)
     if (runs.status != "ok").any():
         raise RuntimeError(f"{int((runs.status != 'ok').sum())} pilot runs did not finish (status "
-                           f"{sorted(set(runs.status) - {'ok'})}, rows in {exp.root / 'pilot.csv'}): a diverged "
+                           f"{sorted(set(runs.status) - {'ok'})}, rows in {exp.root / 'pilot_runs.csv'}): a diverged "
                            f"plain run means the learning rate is too large; a failed one resumes on a rerun")
     E, converged, tables = {}, {}, []
     for m in model_kwargs:
@@ -77,7 +77,8 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
         E[m], t = claims.choose_epochs(of, cfg.margin)
         converged[m] = bool(t.set_index("E").converged[E[m]])
         tables.append(t.assign(model=m))
-        plots.save(plots.pilot(of, E[m], f"Pilot: trajectory 1 of {m} on {dataset}, seeds {list(seeds)}"),
+        verdict = "" if converged[m] else "\nno E converged by the rule: every claim is not tested at convergence"
+        plots.save(plots.pilot(of, E[m], f"Pilot: trajectory 1 of {m} on {dataset}, seeds {list(seeds)}{verdict}"),
                    cfg.results / f"pilot-{m}.png")
     table = pd.concat(tables, ignore_index=True)
     store.write_csv(cfg.results / "pilot.csv", table)

@@ -162,7 +162,9 @@ def pilot(summary: pd.DataFrame, chosen: int, title: str):
     sns.lineplot(data=summary, x="epochs", y="val_acc", errorbar=None, marker="o", ax=ax, label="mean over seeds")
     ax.axvline(chosen, ls="--", color="C3", label=f"chosen E = {chosen}")
     ax.set_xscale("log", base=2)
-    ax.set(xlabel="epochs E of one trajectory", ylabel="validation accuracy", title=title)
+    ax.set_xticks(sorted(summary.epochs.unique()), [str(e) for e in sorted(summary.epochs.unique())])
+    ax.minorticks_off()
+    ax.set(xlabel="epochs E of one trajectory (the pilot's candidates)", ylabel="validation accuracy", title=title)
     ax.legend(fontsize="small")
     return fig
 
