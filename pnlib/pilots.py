@@ -25,7 +25,7 @@ def learning_rate(cfg, exp, settings: dict[str, tuple[float, int]], model_kwargs
     runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_lr_runs", **run_on)
     if (runs.status == "failed").any():
         raise RuntimeError(f"{int((runs.status == 'failed').sum())} learning-rate pilot jobs failed (their rows in "
-                           f"{exp.root / 'pilot_lr.csv'} say why): rerun the cell to resume them")
+                           f"{exp.root / 'pilot_lr_runs.csv'} say why): rerun the cell to resume them")
     first = runs[runs.method == "trajectory 1"].groupby(["model", "mode"]).val_acc.mean()
     lost = runs[runs.selection == "selected"].groupby(["model", "mode"]).diverged.sum()
     table = pd.DataFrame({"trajectory 1 val_acc": first, "penalised trajectories diverged": lost}).reset_index()
@@ -75,7 +75,7 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
     for m in model_kwargs:
         of = runs[runs.model == m]
         E[m], t = claims.choose_epochs(of, cfg.margin)
-        converged[m] = bool(t.set_index("E").converged[E[m]])
+        converged[m] = bool(t[t.chosen].converged.iloc[0])
         tables.append(t.assign(model=m))
         verdict = "" if converged[m] else "\nno E converged by the rule: every claim is not tested at convergence"
         plots.save(plots.pilot(of, E[m], f"Pilot: trajectory 1 of {m} on {dataset}, seeds {list(seeds)}{verdict}"),
