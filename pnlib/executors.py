@@ -85,6 +85,25 @@ def run(fn: Callable, jobs: list, executor: str = "local", workers="auto", *, th
     return [results[i] for i in range(len(jobs))]
 
 
+def call(job: tuple) -> object:
+    """``fn(**kwargs)`` for a job ``(fn, kwargs, threads)``, with torch's thread count set first."""
+    fn, kwargs, threads = job
+    torch.set_num_threads(threads)
+    return fn(**kwargs)
+
+
+def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int = 1) -> list:
+    """``fn(**kwargs)`` for each ``(fn, kwargs)`` of ``jobs``, in order, on ``workers`` local processes
+    of ``threads`` torch threads each (``"auto"``: as many as the cores hold); with one worker, in
+    this process at its own thread count. A lost worker stops the map with an error (what finished
+    before it is the caller's to keep, e.g. in a cache)."""
+    def lost(job, reason):
+        raise RuntimeError(f"{reason} (in {job[0].__name__}); rerun to compute what is missing, or pass workers=1 "
+                           "to run in this process")
+    return run(call, [(fn, kwargs, threads) for fn, kwargs in jobs], "local", workers, threads=threads,
+               in_process=lambda job: job[0](**job[1]), on_lost=lost, log=lambda line: None)
+
+
 def _local(fn, jobs, workers, done, on_lost, in_process=None) -> None:
     if workers == 1:  # in this process: no start-up cost, and the same code path as a worker
         for i, job in enumerate(jobs):

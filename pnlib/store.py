@@ -217,14 +217,23 @@ def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
     """Read ``path`` if it was written under the same ``config``; otherwise ``compute()`` it and
     write the CSV, then its ``.json`` sidecar (config and commit) as the mark that it is done."""
     path = Path(path)
-    meta = path.with_suffix(".json")
-    config = json.loads(json.dumps({**config, "seed_scheme": seeds.SCHEME}, default=str))  # new draws, new table
-    if path.exists() and meta.exists() and read_json(meta)["config"] == config:
+    if is_cached(path, config):
         return pd.read_csv(path)
     df = compute()
     write_csv(path, df)
-    write_json(meta, {"config": config, "git_commit": git_commit(), "torch": torch.__version__})
+    write_json(path.with_suffix(".json"), {"config": _table_key(config), "git_commit": git_commit(),
+                                           "torch": torch.__version__})
     return df
+
+
+def _table_key(config: dict) -> dict:
+    return json.loads(json.dumps({**config, "seed_scheme": seeds.SCHEME}, default=str))  # new draws, new table
+
+
+def is_cached(path: str | Path, config: dict) -> bool:
+    """Whether ``cached_table(path, config, ...)`` would read the table instead of computing it."""
+    path, meta = Path(path), Path(path).with_suffix(".json")
+    return path.exists() and meta.exists() and read_json(meta)["config"] == _table_key(config)
 
 
 class RunDir:

@@ -253,17 +253,23 @@ def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, 
 
 
 def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap: int, penalty_steps: int = 2000,
-                         schedule: str = "linear", random_anchors: bool = False) -> pd.DataFrame:
+                         schedule: str = "linear", random_anchors: bool = False, baselines: bool = True) -> pd.DataFrame:
     """``teacher_student_outcomes`` for every λ of ``strengths`` (column ``strength``; the baselines,
-    which do not depend on λ, are run once and carry no strength). ``random_anchors``: the
-    random-anchor control too, at every λ."""
+    which do not depend on λ, are run once, with the first λ, unless ``baselines`` is false, and
+    carry no strength). ``random_anchors``: the random-anchor control too, at every λ."""
     parts, penalized = [], ("persistent", "random anchors") if random_anchors else ("persistent",)
     for i, lam in enumerate(strengths):
         pen = PenaltyConfig(strength=lam, schedule=schedule)
         t = teacher_student_outcomes(k, runs=runs, seed=seed, K=K, cap=cap, penalty=pen, penalty_steps=penalty_steps,
-                                     methods=(TS_METHODS if i == 0 else ("persistent",)) + penalized[1:])
+                                     methods=(TS_METHODS if baselines and i == 0 else ("persistent",)) + penalized[1:])
         parts.append(t.assign(strength=np.where(t.method.isin(penalized), lam, np.nan)))
     return pd.concat(parts, ignore_index=True)
+
+
+def teacher_student_jobs(k: int, strengths, **grid) -> list[tuple]:
+    """``teacher_student_grid(k, strengths, **grid)`` as one job per λ (for ``executors.starmap``):
+    concatenated in order, their tables are that grid's table."""
+    return [(teacher_student_grid, dict(k=k, strengths=(lam,), baselines=i == 0, **grid)) for i, lam in enumerate(strengths)]
 
 
 def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

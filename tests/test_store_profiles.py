@@ -157,3 +157,26 @@ def test_git_commit_is_dirty_only_for_code(tmp_path):
     assert store.git_commit(tmp_path / "pnlib") == clean
     (tmp_path / "pnlib/x.py").write_text("2")         # changed code is dirty
     assert store.git_commit(tmp_path / "pnlib") == clean + "+dirty"
+
+
+def _count_rows(n: int, tag: str) -> pd.DataFrame:
+    return pd.DataFrame({"i": range(n), "tag": tag})
+
+
+def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers(tmp_path, monkeypatch):
+    """Parts are concatenations of their jobs' tables; a part on disk is read back, also under
+    another worker count (where a part is computed is not what it holds); a changed chunk recomputes."""
+    from pnlib import executors
+    monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
+    cfg = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
+    calls = []
+    monkeypatch.setattr(executors, "starmap", lambda jobs, workers: calls.append(len(jobs)) or [f(**kw) for f, kw in jobs])
+    parts = {"a": (["a"], [(_count_rows, dict(n=2, tag="a1")), (_count_rows, dict(n=1, tag="a2"))]),
+             "b": (["b"], [(_count_rows, dict(n=3, tag="b"))])}
+    first = profiles.cached_jobs(cfg, parts)
+    assert first.tag.tolist() == ["a1", "a1", "a2", "b", "b", "b"] and calls == [3]
+    other = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 2}, verbose=False)
+    pd.testing.assert_frame_equal(profiles.cached_jobs(other, parts), first)
+    assert calls == [3, 0]
+    parts["b"] = (["b", 2], [(_count_rows, dict(n=1, tag="b2"))])
+    assert profiles.cached_jobs(cfg, parts).tag.tolist() == ["a1", "a1", "a2", "b2"] and calls == [3, 0, 1]

@@ -197,3 +197,16 @@ def test_teacher_student_family_follows_the_table():
     anchors = [f["comparison"] for f in family if "random anchors" in f["comparison"]]
     assert len(family) == 2 * 2 * 3 + 1 and anchors == ["persistent − random anchors, λ=0.1 (k=8)"]
     assert all(len(f["a"]) == 3 for f in family)  # the capped pair is left out
+
+
+def test_teacher_student_jobs_on_two_one_thread_workers_give_the_grid_to_the_bit():
+    """One job per λ, run in two spawned processes of one thread each, concatenates to the table of
+    the single in-process call with this process's threads (what notebook 02 caches)."""
+    from pnlib import executors
+    grid = dict(runs=40, seed=0, K=2, cap=300, penalty_steps=30, random_anchors=True)
+    whole = synthetic.teacher_student_grid(8, (0.1, 1.0), **grid)
+    jobs = synthetic.teacher_student_jobs(8, (0.1, 1.0), **grid)
+    assert [j[1]["baselines"] for j in jobs] == [True, False]
+    split = pd.concat(executors.starmap(jobs, workers=2), ignore_index=True)
+    drop = lambda t: t.drop(columns="seconds")
+    pd.testing.assert_frame_equal(drop(split), drop(whole))
