@@ -21,7 +21,7 @@ venv: $(BIN)/.installed
 
 # unit tests, then every notebook headless in the smoke profile (nbval)
 test: venv
-	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -q -rs tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS))
+	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -q -rs --durations=12 tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS))
 
 test-fast: venv
 	$(BIN)/python -m pytest -q tests

@@ -157,12 +157,12 @@ PRESETS = {
         "paper": dict(K=5, num_theta0=20000, steps=2000)},
     "02_bad_minima": {
         "smoke": dict(seeds=64, widths=(4,), kink_steps=300, sweep_strengths=(0.01,), ts_ks=(6,), ts_anchor_ks=(6,), ts_runs=100,
-                      ts_cap=4000),
+                      ts_cap=4000, workers=1),
         "cpu": dict(seeds=500, widths=(4, 8), kink_steps=2000, sweep_strengths=(0.001, 0.01, 0.1),
-                    ts_ks=(6, 8, 10, 12), ts_anchor_ks=(8, 10), ts_runs=1000, ts_cap=100000),
+                    ts_ks=(6, 8, 10, 12), ts_anchor_ks=(8, 10), ts_runs=1000, ts_cap=100000, workers="auto"),
         "paper": dict(seeds=2000, widths=(3, 4, 8), kink_steps=4000, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
                       ts_ks=tuple(range(6, 21)), ts_anchor_ks=tuple(range(6, 21)), ts_runs=2000,
-                      ts_cap=100000)},
+                      ts_cap=100000, workers="auto")},
     "03_lenet": {
         "smoke": dict(precision="auto", seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
                       val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",)),
