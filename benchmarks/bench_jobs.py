@@ -2,8 +2,8 @@
 
     python benchmarks/bench_jobs.py [--quick]
 
-The workload is a slice of notebook 02's teacher–student grid: k = 10, three λ, the random-anchor
-control, fewer runs and a lower step cap. First in this process with torch's threads (2 here: how
+The workload is a slice of notebook 02's teacher–student grid: k = 8 and 10, three λ each, the
+random-anchor control, fewer runs and a lower step cap (six jobs, as the notebook has twelve). First in this process with torch's threads (2 here: how
 the notebook ran before), then as one job per λ on ``workers="auto"`` processes of one thread
 (``executors.starmap``, what ``profiles.cached_jobs`` does). The tables must be identical (checked);
 the ratio of wall times is the speed-up.
@@ -27,14 +27,16 @@ def main():
     grid = dict(runs=100, seed=0, K=2, cap=200, penalty_steps=100) if args.quick else \
         dict(runs=500, seed=0, K=3, cap=2000, penalty_steps=1000)
     workers = executors.resolve_workers("auto", 1)
-    print(f"teacher-student k=10, λ {strengths}, random anchors, {grid}; "
+    ks = (8, 10)
+    print(f"teacher-student k={ks}, λ {strengths}, random anchors, {grid}; "
           f"1 process of {torch.get_num_threads()} threads vs {workers} processes of 1 thread")
     t0 = time.perf_counter()
-    one = synthetic.teacher_student_grid(10, strengths, random_anchors=True, **grid)
+    one = pd.concat([synthetic.teacher_student_grid(k, strengths, random_anchors=True, **grid) for k in ks],
+                    ignore_index=True)
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
-    jobs = pd.concat(executors.starmap(synthetic.teacher_student_jobs(10, strengths, random_anchors=True, **grid), workers),
-                     ignore_index=True)
+    jobs = pd.concat(executors.starmap([job for k in ks for job in synthetic.teacher_student_jobs(
+        k, strengths, random_anchors=True, **grid)], workers), ignore_index=True)
     t_jobs = time.perf_counter() - t0
     same = one.drop(columns="seconds").equals(jobs.drop(columns="seconds"))
     print(pd.DataFrame({"arm": [f"1 process, {torch.get_num_threads()} threads", f"{workers} processes, 1 thread"],
