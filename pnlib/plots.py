@@ -10,6 +10,14 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from .stats import mean_ci
+
+
+def t_interval(values) -> tuple[float, float]:
+    """The 95% t-interval of the mean, as seaborn's ``errorbar``: the interval every table of the
+    project gives, and the same in every run (seaborn's default bootstraps with a random seed)."""
+    return mean_ci(values)[1:]
+
 
 def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
@@ -141,7 +149,7 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
 def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
     """Loss along (1 − α)·a + α·b, one panel per ``col``."""
     g = sns.relplot(data=curves, x="alpha", y="loss", hue=hue, col=col, kind="line", marker="o", height=3.2,
-                    aspect=1.3, facet_kws={"sharey": False})
+                    aspect=1.3, facet_kws={"sharey": False}, errorbar=t_interval)
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
@@ -149,7 +157,7 @@ def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = 
 def saturation(table: pd.DataFrame, title: str):
     """Share of saturated activations per layer and trajectory k, one panel per mode."""
     g = sns.catplot(data=table, x="layer", y="saturated", hue="k", col="mode", kind="bar", palette="colorblind",
-                    height=3.2, aspect=1.2)
+                    height=3.2, aspect=1.2, errorbar=t_interval)
     g.figure.suptitle(title, y=1.04)
     return g.figure
 

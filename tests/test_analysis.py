@@ -60,3 +60,32 @@ def test_report_names_untested_claims_and_handles_an_empty_family(capsys):
     found = claims.report(pd.DataFrame(columns=claims.VERDICT_COLUMNS), "header", {"alexnet": "at chance"})
     assert found.empty and list(found.columns)[:2] == ["claim", "status"]
     assert "alexnet: NOT TESTED (at chance)" in capsys.readouterr().out
+
+
+def test_interval_figures_are_the_same_in_every_run():
+    """The interpolation and saturation figures draw t-intervals (the tables' intervals), not
+    seaborn's bootstrap with a random seed: drawn twice, the pixels are equal."""
+    import io
+
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    from pnlib import plots
+    from pnlib.stats import mean_ci
+    rng = np.random.default_rng(0)
+    curves = pd.DataFrame([{"alpha": a, "loss": rng.normal(1 + a * (1 - a)), "run": r, "split": "val", "seed": s}
+                           for a in (0, 0.5, 1) for r in ("x", "y") for s in range(6)])
+    sat = pd.DataFrame([{"layer": f"act{i}", "saturated": rng.uniform(), "k": k, "mode": "full", "seed": s}
+                        for i in (1, 2) for k in (1, 2) for s in range(6)])
+    assert plots.t_interval([1.0, 2.0, 4.0]) == mean_ci([1.0, 2.0, 4.0])[1:]
+
+    def pixels(fig):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        buf.seek(0)
+        return mpimg.imread(buf)
+    for draw in (lambda: plots.interpolation(curves, "split", "t", hue="run"), lambda: plots.saturation(sat, "t")):
+        np.testing.assert_array_equal(pixels(draw()), pixels(draw()))
