@@ -3,9 +3,10 @@
     python benchmarks/bench_jobs.py [--quick]
 
 The workload is a slice of notebook 02's teacher–student grid: k = 8 and 10, three λ each, the
-random-anchor control, fewer runs and a lower step cap (six jobs, as the notebook has twelve). First in this process with torch's threads (2 here: how
-the notebook ran before), then as one job per λ on ``workers="auto"`` processes of one thread
-(``executors.starmap``, what ``profiles.cached_jobs`` does). The tables must be identical (checked);
+random-anchor control, fewer runs and a lower step cap (six jobs, as the notebook has twelve).
+First in this process with torch's threads (2 here: how the notebook ran before), then as one job
+per (k, λ) on ``workers="auto"`` processes of one thread (``executors.starmap``, what
+``profiles.cached_jobs`` does). The tables must be identical (checked);
 the ratio of wall times is the speed-up.
 """
 from __future__ import annotations
