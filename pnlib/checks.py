@@ -46,7 +46,8 @@ def optional(check, name: str, value, *args, **kwargs) -> None:
 
 def as_tuple(name: str, value, item=str) -> tuple:
     """A list parameter as a tuple. Accepts a list or tuple (``papermill -y "models: [a, b]"``) and
-    a comma-separated string (``papermill -p models a,b``); items are converted with ``item``."""
+    a comma-separated string (``papermill -p models a,b``); items are converted with ``item`` (a type,
+    or a function that converts or raises ``ValueError``)."""
     if isinstance(value, str):
         parts = [p.strip() for p in value.strip("[]()").split(",")]
         value = [p.strip("'\"") for p in parts if p]
@@ -57,7 +58,7 @@ def as_tuple(name: str, value, item=str) -> tuple:
         raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or -y \"{name}: [a, b]\"; "
                          f"got {value!r}")
     try:
-        return tuple(v if isinstance(v, item) else item(v) for v in value)
+        return tuple(v if isinstance(item, type) and isinstance(v, item) else item(v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or "
                          f"-y \"{name}: [a, b]\"; got {value!r}") from None

@@ -109,6 +109,7 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
     """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
     (no penalty), ``full``, and each named ``partial`` subset (module-name patterns).
     ``num_epochs`` / ``K`` / ``lr`` / ``batch_size`` replace the config's (e.g. what a pilot chose);
+    the config's ``eval_every`` (if any) spaces the histories' validation scores;
     the config's ``precision`` (``auto`` / ``fp32`` / ``bf16``) is resolved for ``device`` and ``model``."""
     device = torch.device(device or "cpu")
     # a config without ``precision`` keeps what grids always did: bf16 on a GPU, fp32 on the CPU
@@ -116,7 +117,8 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
                              device, model)[0] == "bf16"
     train = TrainConfig(num_epochs=num_epochs or cfg.num_epochs, batch_size=batch_size or cfg.batch_size, lr=lr or cfg.lr,
                         weight_decay=cfg.weight_decay, lr_schedule="cosine", augment=augment, amp=bf16,
-                        channels_last=bf16, compile=bool(getattr(cfg, "compile", False)))
+                        channels_last=bf16, compile=bool(getattr(cfg, "compile", False)),
+                        eval_every=getattr(cfg, "eval_every", None) or 1)
 
     def penalty(include=None):
         return PenaltyConfig(include=include, granularity=cfg.granularity, kernel=cfg.kernel,

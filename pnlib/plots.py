@@ -128,8 +128,9 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
 
 
 def learning_curves(histories: pd.DataFrame, col: str, title: str):
-    """Validation accuracy per epoch of each trajectory k (mean ± sd over seeds), by mode."""
-    g = sns.relplot(data=histories, x="epoch", y="val_acc", hue="k", style="mode", col=col, kind="line",
+    """Validation accuracy per epoch of each trajectory k (mean ± sd over seeds), by mode; the epochs
+    without a validation score (``TrainConfig.eval_every``) are left out, not drawn as gaps."""
+    g = sns.relplot(data=histories.dropna(subset=["val_acc"]), x="epoch", y="val_acc", hue="k", style="mode", col=col, kind="line",
                     errorbar="sd", palette="colorblind", height=3.2, aspect=1.3)
     g.set_axis_labels("epoch", "validation accuracy")
     g.figure.suptitle(title, y=1.04)

@@ -111,6 +111,10 @@ def _schedule(name, value):
     return value
 
 
+def bandwidth(value):  # an item of sweep_bandwidths: "travel" or a fixed σ
+    return value if value == "travel" else float(value)
+
+
 _int, _count = _keep(checks.integer), _keep(checks.integer, minimum=0)
 _positive, _nonneg = _keep(checks.number), _keep(checks.number, inclusive=True)
 
@@ -124,9 +128,11 @@ PARAMETERS = {
     "K": _int, "seeds": _int, "secondary_seeds": _int, "tuning_seeds": _int,
     "pilot_epochs": _items(int, checks.integer), "margin": _positive, "larger_lr": _positive,
     "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)), "fixed_bandwidth": _positive,
+    "sweep_bandwidths": _items(bandwidth, lambda name, v: v == "travel" or checks.number(name, v)),
+    "saturation": _keep(checks.boolean),
     "alexnet_seeds": _int, "pilot_lrs": _items(float, checks.number), "pilot_batch_sizes": _items(int, checks.integer), "snapshot": _keep(checks.boolean),
     "partial": _keep(checks.boolean), "seed": _count, "num_theta0": _int, "steps": _int, "num_epochs": _int,
-    "batch_size": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
+    "batch_size": _int, "eval_every": _int, "val_size": _int, "train_size": _optional(_int), "test_size": _optional(_int),
     "kink_steps": _int, "ts_runs": _int, "ts_cap": _int, "ts_penalty_steps": _int,
     "widths": _items(int, checks.integer), "ts_ks": _items(int, partial(checks.integer, minimum=2)),
     "ts_anchor_ks": _items(int, partial(checks.integer, minimum=2)),
@@ -164,23 +170,24 @@ PRESETS = {
                       ts_ks=tuple(range(6, 21)), ts_anchor_ks=tuple(range(6, 21)), ts_runs=2000,
                       ts_cap=100000, workers="auto")},
     "03_lenet": {
-        "smoke": dict(precision="auto", seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
-                      val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",)),
-        "cpu": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
+        "smoke": dict(precision="auto", eval_every=1, seeds=2, secondary_seeds=2, tuning_seeds=1, K=2, pilot_epochs=(1, 2), train_size=512,
+                      val_size=256, test_size=512, sweep_strengths=(0.01, 1.0), sweep_kernels=("gaussian",),
+                      sweep_bandwidths=("travel", 1.0), saturation=True),
+        "cpu": dict(precision="auto", eval_every=4, seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(2, 4, 8, 16, 32), train_size=5000,
                     val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
-                    sweep_kernels=("gaussian",)),
-        "paper": dict(precision="auto", seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
+                    sweep_kernels=("gaussian",), sweep_bandwidths=("travel",), saturation=False),
+        "paper": dict(precision="auto", eval_every=1, seeds=10, secondary_seeds=5, tuning_seeds=3, K=3, pilot_epochs=(5, 10, 20, 40, 80),
                       train_size=None, val_size=5000, test_size=None, sweep_strengths=(0.001, 0.01, 0.1, 1.0),
-                      sweep_kernels=("gaussian", "inverse"))},
+                      sweep_kernels=("gaussian", "inverse"), sweep_bandwidths=("travel", 1.0), saturation=True)},
     "04_cifar": {
-        "smoke": dict(precision="auto", models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, tuning_seeds=1, K=2,
+        "smoke": dict(precision="auto", eval_every=1, models=("alexnet", "resnet20"), seeds=2, alexnet_seeds=2, tuning_seeds=1, K=2,
                       pilot_epochs=(1, 2), train_size=256, val_size=128, test_size=256, alexnet_width=0.25,
                       pilot_lrs=(0.01, 0.05), pilot_batch_sizes=(128,), snapshot=True, partial=True),
         # bf16 for every method: 1.8× faster here, which is what lets the pilot of E fit (the notebook says why)
-        "cpu": dict(precision="bf16", models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=5, tuning_seeds=2, K=3,
+        "cpu": dict(precision="bf16", eval_every=3, models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=5, tuning_seeds=2, K=3,
                     pilot_epochs=(3, 6, 12), train_size=1000, val_size=1000, test_size=2000, alexnet_width=0.5,
                     pilot_lrs=(0.01, 0.1), pilot_batch_sizes=(32,), snapshot=True, partial=False),
-        "paper": dict(precision="auto", models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5,
+        "paper": dict(precision="auto", eval_every=1, models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5,
                       tuning_seeds=2, K=3, pilot_epochs=(15, 30, 60, 120), train_size=None, val_size=5000, test_size=None,
                       alexnet_width=1.0, pilot_lrs=(0.01, 0.03, 0.1), pilot_batch_sizes=(128,), snapshot=True,
                       partial=True)},

@@ -31,3 +31,11 @@ def test_bench_precision_quick_runs_to_its_result_line():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     last = done.stdout.rstrip().splitlines()[-1]
     assert last.startswith("RESULT bf16 / fp32 end to end: resnet20") and "equivalence ±0.005" in last
+
+
+def test_bench_eval_quick_runs_and_checks_identical_weights():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_eval.py"), "--quick"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "weights identical to A: False" not in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("RESULT A / arm: lenet5: A 1.00×")

@@ -82,6 +82,9 @@ def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     ({"strength": -1.0}, "strength must be a finite number ≥ 0; got -1.0"),
     ({"precision": "fp16"}, r"unknown precision 'fp16'; allowed: auto, fp32, bf16"),
     ({"precision": 1}, r"unknown precision 1; allowed: auto, fp32, bf16"),
+    ({"sweep_bandwidths": "travel,-1"}, "sweep_bandwidths must be a finite number > 0; got -1.0"),
+    ({"sweep_bandwidths": "travel,wide"}, r"sweep_bandwidths must be a list of bandwidth"),
+    ({"eval_every": 0}, "eval_every must be an integer ≥ 1; got 0"),
 ])
 def test_bad_values_name_the_parameter(monkeypatch, values, match):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
@@ -99,6 +102,9 @@ def test_list_parameters_from_papermill(monkeypatch):
         profiles.configure("04_cifar", {**ns, "models": 3})
     with pytest.raises(ValueError, match=r"unknown models 'lenet'"):
         profiles.configure("04_cifar", {**ns, "models": "lenet"})
+    lenet = {"profile": "cpu", "sweep_bandwidths": None}
+    assert profiles.configure("03_lenet", lenet).sweep_bandwidths == ("travel",)
+    assert profiles.configure("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == ("travel", 1.0)
 
 
 def test_unknown_profile_in_the_environment_is_named(monkeypatch):

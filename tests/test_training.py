@@ -89,3 +89,17 @@ def test_lr_schedules():
     assert TrainConfig(lr=0.1, lr_schedule="step").lr_at(0.8) == pytest.approx(0.001)
     assert TrainConfig(lr=0.1, lr_schedule="constant").lr_at(0.99) == 0.1
     assert math.isclose(TrainConfig(lr=0.1).lr_at(0.0), 0.1)
+
+
+def test_eval_every_spaces_the_validation_scores_and_changes_no_weight(tiny_data):
+    cfg = TrainConfig(num_epochs=5, batch_size=50, lr=0.05, weight_decay=0.0)
+    every, sparse = lenet(), lenet()
+    h1 = fit(every, tiny_data, cfg, seed=1, progress=False)
+    h3 = fit(sparse, tiny_data, TrainConfig(**{**cfg.to_dict(), "eval_every": 3}), seed=1, progress=False)
+    assert h3.val_acc.notna().tolist() == [False, False, True, False, True]  # epoch 3, and the last always
+    scored = h3.val_acc.notna()
+    assert h3[scored].val_acc.tolist() == h1[scored].val_acc.tolist()
+    assert h3.train_loss.tolist() == h1.train_loss.tolist()
+    assert all(torch.equal(a, b) for a, b in zip(every.state_dict().values(), sparse.state_dict().values()))
+    with pytest.raises(ValueError, match="eval_every must be an integer ≥ 1; got 0"):
+        TrainConfig(eval_every=0)
