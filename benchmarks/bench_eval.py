@@ -10,7 +10,8 @@ arm, in one process with 1 torch thread, after one unmeasured warm-up epoch, the
 
 * A, the baseline (how 03 and 04 ran before 2026-12-02): evaluation batch 1000, every epoch;
 * B: evaluation batch 256 (the new default), every epoch;
-* C: batch 256, every ``eval_every``-th epoch (4 for LeNet-5, 3 for ResNet-20: the ``cpu`` profile's);
+* C: batch 256, every ``eval_every``-th epoch: 4 for LeNet-5 (03's ``cpu`` profile), 3 for ResNet-20
+  (04's ``cpu`` profile keeps every epoch: its E of a few epochs would leave two points);
 
 LeNet-5 in fp32 on 5,000 training / 5,000 validation / 10,000 test images (03's ``cpu`` profile),
 and ResNet-20 in bf16 on 1,000 / 1,000 / 2,000 (04's). Each arm's time is ``fit`` plus the final

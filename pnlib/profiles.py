@@ -184,7 +184,7 @@ PRESETS = {
                       pilot_epochs=(1, 2), train_size=256, val_size=128, test_size=256, alexnet_width=0.25,
                       pilot_lrs=(0.01, 0.05), pilot_batch_sizes=(128,), snapshot=True, partial=True),
         # bf16 for every method: 1.8× faster here, which is what lets the pilot of E fit (the notebook says why)
-        "cpu": dict(precision="bf16", eval_every=3, models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=5, tuning_seeds=2, K=3,
+        "cpu": dict(precision="bf16", eval_every=1, models=("alexnet", "resnet20"), seeds=5, alexnet_seeds=5, tuning_seeds=2, K=3,
                     pilot_epochs=(3, 6, 12), train_size=1000, val_size=1000, test_size=2000, alexnet_width=0.5,
                     pilot_lrs=(0.01, 0.1), pilot_batch_sizes=(32,), snapshot=True, partial=False),
         "paper": dict(precision="auto", eval_every=1, models=("alexnet", "resnet20", "resnet56", "resnet18"), seeds=5, alexnet_seeds=5,
