@@ -66,7 +66,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     lr_schedule: str = "cosine"
     augment: bool = False
-    # 256, not 1000: a ResNet-20 trajectory ran 1.42x faster end to end on one CPU thread (benchmarks/bench_eval.py)
+    # 256, not 1000: a ResNet-20 trajectory ran 1.3-1.4x faster end to end on one CPU thread (benchmarks/bench_eval.py)
     eval_batch_size: int = 256
     eval_every: int = 1           # epochs between the history's validation scores (and always the last); NaN between
     amp: bool = False             # bf16 autocast of the forward pass (precision "bf16" = amp + channels_last)
