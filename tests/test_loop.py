@@ -3,6 +3,7 @@ gave before the redesign (golden values in tests/data/loop_golden.json, made at 
 tests/data/make_loop_golden.py), and every cache key stays what it was (keys_golden.json)."""
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -167,8 +168,9 @@ def test_a_checkpoint_in_the_old_layout_resumes(tiny, tmp_path):
 def test_every_cache_key_is_what_it_was(tmp_path, same_arithmetic):
     """The run folders, trajectory keys, θ₀ files and summaries of every method on a tiny config are
     those in keys_golden.json: stored results are reused. The summaries are what the code before
-    the redesign wrote (eeaae7e); the keys were remade when the evaluation settings joined them
-    (make_keys_golden_eval.py), on an AMD EPYC."""
+    the redesign wrote (eeaae7e); the keys were remade when the evaluation settings joined them,
+    on an AMD EPYC, by this test with ``PNLIB_REMAKE_KEYS=1`` (after a deliberate change of the key
+    only: it rewrites the runs and θ₀ files from what it got, and keeps the summaries)."""
     want = json.loads((GOLDEN / "keys_golden.json").read_text())
     write_fake_cifar10(tmp_path / "d", n_per_batch=40, n_test=40, seed=0)
     data = load_dataset("cifar10", tmp_path / "d", val_size=40, train_size=120)
@@ -182,6 +184,11 @@ def test_every_cache_key_is_what_it_was(tmp_path, same_arithmetic):
     # the first repulsive variant is now the shared-θ₀ ablation: its run folder carries the new
     # method name, its trajectory keys are what they were
     runs = sorted(p.name for p in (tmp_path / "r").iterdir() if (p / "trajectories.csv").exists())
+    if os.environ.get("PNLIB_REMAKE_KEYS"):
+        want["runs"] = {r.replace("repulsive_shared", "repulsive"): pd.read_csv(
+            tmp_path / "r" / r / "trajectories.csv", dtype={"key": str}).key.tolist() for r in runs}
+        want["theta0"] = sorted(p.name for p in (tmp_path / "r" / "theta0").iterdir())
+        (GOLDEN / "keys_golden.json").write_text(json.dumps(want, indent=1))
     got_keys = {r.split("-")[0].replace("repulsive_shared", "repulsive"):
                 pd.read_csv(tmp_path / "r" / r / "trajectories.csv", dtype={"key": str}).key.tolist() for r in runs
                 if not r.startswith("persistent")}
