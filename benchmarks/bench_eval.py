@@ -30,8 +30,7 @@ from dataclasses import replace
 import pandas as pd
 import torch
 
-from pnlib.data import DatasetNotFoundError, load_dataset
-from pnlib.generated import write_fake_cifar10
+from datasource import fashion_or_generated
 from pnlib.models import build_model
 from pnlib.training import TrainConfig, evaluate, fit
 
@@ -66,12 +65,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for m, (pad, n_train, n_val, n_test, base) in settings.items():
-            sizes = dict(train_size=n_train, val_size=n_val, test_size=n_test)
-            try:
-                data = load_dataset("fashion_mnist", pad_to_32=pad, **sizes)
-            except DatasetNotFoundError:
-                write_fake_cifar10(tmp, n_per_batch=max(2000, n_train + n_val) // 5 + 1, n_test=n_test)
-                data = load_dataset("cifar10", tmp, **sizes)
+            data = fashion_or_generated(tmp, train_size=n_train, val_size=n_val, test_size=n_test, pad_to_32=pad)
             run(m, data, replace(base, num_epochs=1))  # warm-up, not measured: one-time costs
             ref = None
             for arm in list(ARMS) + list(reversed(ARMS)):

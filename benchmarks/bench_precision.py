@@ -24,8 +24,7 @@ import pandas as pd
 import torch
 
 from pnlib import stats
-from pnlib.data import DatasetNotFoundError, load_dataset
-from pnlib.generated import write_fake_cifar10
+from datasource import fashion_or_generated
 from pnlib.models import build_model
 from pnlib.training import TrainConfig, bf16_support, evaluate, fit
 
@@ -62,11 +61,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         sizes = dict(val_size=200, train_size=256, test_size=256) if q else dict(val_size=2000, train_size=5000,
                                                                                  test_size=5000)
-        try:
-            data = load_dataset("fashion_mnist", pad_to_32=True, **sizes)
-        except DatasetNotFoundError:
-            write_fake_cifar10(tmp, n_per_batch=1500, n_test=5000)
-            data = load_dataset("cifar10", tmp, **sizes)
+        data = fashion_or_generated(tmp, pad_to_32=True, **sizes)
         print(f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test images")
         small = {"lenet5": dict(n=256 if q else 5000), "resnet20": dict(n=256 if q else 2000)}
         speed_cfg = {"lenet5": TrainConfig(num_epochs=1 if q else 16, batch_size=128, lr=0.05),

@@ -15,9 +15,8 @@ import types
 
 import torch
 
-from pnlib.data import DatasetNotFoundError, load_dataset
+from datasource import fashion_or_generated
 from pnlib.executors import resolve_workers
-from pnlib.generated import write_fake_cifar10
 from pnlib.protocol import Experiment, grid, run_grids
 
 COLUMNS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
@@ -31,13 +30,7 @@ def main():
     sizes = dict(val_size=500, train_size=1000, test_size=500) if args.quick else dict(val_size=2000, train_size=20000,
                                                                                        test_size=2000)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            data = load_dataset("fashion_mnist", **sizes)
-        except DatasetNotFoundError:
-            # enough generated images for the sizes asked: 5 batches hold validation and training
-            write_fake_cifar10(tmp, n_per_batch=-(-(sizes["val_size"] + sizes["train_size"]) // 5),
-                               n_test=sizes["test_size"])
-            data = load_dataset("cifar10", tmp, **sizes)
+        data = fashion_or_generated(tmp, **sizes)
         cfg = types.SimpleNamespace(num_epochs=1 if args.quick else 4, batch_size=128, lr=0.05, weight_decay=5e-4,
                                     granularity="neuron", kernel="gaussian", strength=0.01, schedule="cosine", K=2)
         g = {"lenet5": grid(cfg, "lenet5", "default", {})}
