@@ -22,7 +22,7 @@ import torchvision
 import torchvision.transforms as T
 
 from pnlib import batches, build_model, load_dataset
-from pnlib.generated import cifar10_or_generated
+from pnlib.train.generated import cifar10_or_generated
 
 
 class CIFAR10Files(torchvision.datasets.CIFAR10):

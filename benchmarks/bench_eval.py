@@ -31,8 +31,8 @@ import pandas as pd
 import torch
 
 from datasource import fashion_or_generated
-from pnlib.models import build_model
-from pnlib.training import TrainConfig, evaluate, fit
+from pnlib.train.models import build_model
+from pnlib.train.loop import TrainConfig, evaluate, fit
 
 ARMS = {"A: batch 1000, every epoch": dict(eval_batch_size=1000, eval_every=1),
         "B: batch 256, every epoch": dict(eval_batch_size=256, eval_every=1),

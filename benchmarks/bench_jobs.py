@@ -17,7 +17,9 @@ import time
 import pandas as pd
 import torch
 
-from pnlib import executors, synthetic
+from pnlib.experiments import executors
+
+from pnlib.synthetic import studies
 
 
 def main():
@@ -32,11 +34,11 @@ def main():
     print(f"teacher-student k={ks}, λ {strengths}, random anchors, {grid}; "
           f"1 process of {torch.get_num_threads()} threads vs {workers} processes of 1 thread")
     t0 = time.perf_counter()
-    one = pd.concat([synthetic.teacher_student_grid(k, strengths, random_anchors=True, **grid) for k in ks],
+    one = pd.concat([studies.teacher_student_grid(k, strengths, random_anchors=True, **grid) for k in ks],
                     ignore_index=True)
     t_one = time.perf_counter() - t0
     t0 = time.perf_counter()
-    jobs = pd.concat(executors.starmap([job for k in ks for job in synthetic.teacher_student_jobs(
+    jobs = pd.concat(executors.starmap([job for k in ks for job in studies.teacher_student_jobs(
         k, strengths, random_anchors=True, **grid)], workers), ignore_index=True)
     t_jobs = time.perf_counter() - t0
     same = one.drop(columns="seconds").equals(jobs.drop(columns="seconds"))

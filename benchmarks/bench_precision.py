@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pnlib import stats
+from pnlib.report import stats
 from datasource import fashion_or_generated
-from pnlib.models import build_model
-from pnlib.training import TrainConfig, bf16_support, evaluate, fit
+from pnlib.train.models import build_model
+from pnlib.train.loop import TrainConfig, bf16_support, evaluate, fit
 
 TARGETS = {"resnet20": 2.0, "lenet5": 1.6}
 MARGIN = 0.005

@@ -13,8 +13,9 @@ import time
 import pandas as pd
 import torch
 
-from pnlib.synthetic import (kink_data, kink_init, kink_objective, persistent_descent, teacher_student_init,
-                             teacher_student_objective)
+from pnlib.synthetic.problems import kink_data, kink_init, kink_objective, teacher_student_init, teacher_student_objective
+
+from pnlib.synthetic.engine import persistent_descent
 
 
 def compare(name, objective, theta0, **run):

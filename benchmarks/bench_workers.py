@@ -16,8 +16,9 @@ import types
 import torch
 
 from datasource import fashion_or_generated
-from pnlib.executors import resolve_workers
-from pnlib.protocol import Experiment, grid, run_grids
+from pnlib.experiments.executors import resolve_workers
+from pnlib.experiments.experiment import Experiment
+from pnlib.experiments.grid import grid, run_grids
 
 COLUMNS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
 

@@ -3,8 +3,8 @@ CIFAR-10's official format, enough for the sizes asked (validation and training 
 training batches). Shared by the benchmarks; not a benchmark itself."""
 from __future__ import annotations
 
-from pnlib.data import DatasetNotFoundError, Data, load_dataset
-from pnlib.generated import write_fake_cifar10
+from pnlib.train.data import DatasetNotFoundError, Data, load_dataset
+from pnlib.train.generated import write_fake_cifar10
 
 
 def fashion_or_generated(tmp, *, train_size: int, val_size: int, test_size: int, pad_to_32: bool = False) -> Data:

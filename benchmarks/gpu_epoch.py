@@ -13,7 +13,7 @@ import time
 import torch
 
 from pnlib import TrainConfig, build_model, fit, load_dataset
-from pnlib.generated import cifar10_or_generated
+from pnlib.train.generated import cifar10_or_generated
 
 
 def main():

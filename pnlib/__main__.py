@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from .notebooks import check
+from pnlib.notebooks import check
 
 cli = argparse.ArgumentParser(prog="python -m pnlib", description=check.__doc__)
 cli.add_argument("command", choices=["check-data"])

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import torch
 
-from . import executors, plots, profiles, store
-from .data import Data, DatasetNotFoundError, data_root, load_dataset, locate
-from .experiment import Experiment
-from .generated import smoke_stand_in
-from .training import default_device, resolve_precision
+from pnlib.experiments import executors, profiles
+
+from pnlib.report import plots
+
+from pnlib.base import store
+from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.generated import smoke_stand_in
+from pnlib.train.loop import default_device, resolve_precision
 
 
 def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:

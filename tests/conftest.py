@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from pnlib.data import load_dataset
-from pnlib.generated import write_fake_cifar10
+from pnlib.train.data import load_dataset
+from pnlib.train.generated import write_fake_cifar10
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib import analysis
+from pnlib.report import analysis
 
 
 def test_compare_pairs_each_seed_with_its_own_trajectory_one():
@@ -42,7 +42,7 @@ def test_saturation_counts_the_tails():
 
 
 def test_a_family_declares_each_selection_against_each_baseline_in_order():
-    from pnlib import claims
+    from pnlib.report import claims
     fam = claims.family("c", claims.side("default", "persistent", "full"),
                         claims.equal_compute("default"), ("selected", "ensemble"), model="lenet5")
     assert len(fam) == 8 and [c["a"]["selection"] for c in fam] == ["selected"] * 4 + ["ensemble"] * 4
@@ -56,7 +56,7 @@ def test_a_family_declares_each_selection_against_each_baseline_in_order():
 
 
 def test_report_names_untested_claims_and_handles_an_empty_family(capsys):
-    from pnlib import claims
+    from pnlib.report import claims
     found = claims.report(pd.DataFrame(columns=claims.VERDICT_COLUMNS), "header", {"alexnet": "at chance"})
     assert found.empty and list(found.columns)[:2] == ["claim", "status"]
     assert "alexnet: NOT TESTED (at chance)" in capsys.readouterr().out
@@ -72,8 +72,8 @@ def test_interval_figures_are_the_same_in_every_run():
     import numpy as np
     import pandas as pd
 
-    from pnlib import plots
-    from pnlib.stats import mean_ci
+    from pnlib.report import plots
+    from pnlib.report.stats import mean_ci
     rng = np.random.default_rng(0)
     curves = pd.DataFrame([{"alpha": a, "loss": rng.normal(1 + a * (1 - a)), "run": r, "split": "val", "seed": s}
                            for a in (0, 0.5, 1) for r in ("x", "y") for s in range(6)])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = sorted((ROOT / "pnlib").glob("*.py"))
+PACKAGE = sorted((ROOT / "pnlib").rglob("*.py"))
 USERS = PACKAGE + sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
 MAX_LINES = 350
 # attributes of these are a class's own or another library's business (torch's _ConvNd, say)
@@ -79,3 +79,11 @@ def test_no_pnlib_import_inside_a_function():
 def test_modules_stay_small():
     sizes = {rel(p): len(p.read_text().splitlines()) for p in PACKAGE}
     assert all(n <= MAX_LINES for n in sizes.values()), {p: n for p, n in sizes.items() if n > MAX_LINES}
+
+
+def test_the_single_row_labels_are_the_registrys():
+    from pnlib.base import labels
+    from pnlib.experiments.methods import REGISTRY
+
+    single = {m.label for m in REGISTRY.values() if m.rows == "single"}
+    assert set(labels.SINGLE_ROW) == {labels.TRAJECTORY_1} | single

@@ -1,4 +1,4 @@
-"""The baselines and the control of pnlib.baselines: snapshot ensembles, the random kick, the
+"""The baselines and the control of pnlib.experiments.baselines: snapshot ensembles, the random kick, the
 repulsive ensemble; and the steps of notebook 03 that choose E and the penalty on validation."""
 import math
 
@@ -8,12 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib import analysis, baselines
-from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.protocol import Experiment, RunConfig
-from pnlib.store import state_hash
-from pnlib.training import train
-from pnlib.training import TrainConfig
+from pnlib.report import analysis
+
+from pnlib.experiments import baselines
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.runs import RunConfig
+from pnlib.base.store import state_hash
+from pnlib.train.loop import train
+from pnlib.train.loop import TrainConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
 PEN = PenaltyConfig(strength=1.0, granularity="neuron")
@@ -81,7 +84,7 @@ def test_kick_run_uses_the_early_displacement_and_replays_it_when_missing(tiny_d
     start = exp.theta0(cfg(), 0)
     # the kicked start of trajectory 2 is θ₀ + a perturbation with exactly those norms
     kicked = baselines.matched_kick(model, PEN, start, early["pers"], early["rerun"],
-                                    seed=__import__("pnlib.seeds", fromlist=["x"]).derive_seed(0, "kick", 2))
+                                    seed=__import__("pnlib.base.seeds", fromlist=["x"]).derive_seed(0, "kick", 2))
     assert kick.start_hash[1] == state_hash(kicked)
     # an early.pt lost (a trajectory trained before it was stored) is replayed bitwise
     path = tmp_path / "trajectories" / pers.key[1] / "early.pt"

@@ -1,9 +1,9 @@
 import pytest
 
-from pnlib import checks
-from pnlib.persistence import PenaltyConfig
-from pnlib.protocol import RunConfig
-from pnlib.training import TrainConfig
+from pnlib.base import checks
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.train.runs import RunConfig
+from pnlib.train.loop import TrainConfig
 
 
 @pytest.mark.parametrize("build, match", [

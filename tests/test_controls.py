@@ -9,10 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib import claims, kicks, repulsion, stats
-from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.protocol import Experiment, RunConfig
-from pnlib.training import TrainConfig
+from pnlib.report import claims, stats
+
+from pnlib.method import kicks, repulsion
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.runs import RunConfig
+from pnlib.train.loop import TrainConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
 PEN = PenaltyConfig(strength=1.0, granularity="neuron")
@@ -160,7 +163,7 @@ def test_a_run_with_one_surviving_trajectory_counts_its_diverged_ones_and_is_not
     assert v.diverged_a[0] == 3 and v.diverged_b[0] == 0 and "side a lost 3 trajectories" in v.note[0]
     found = claims.conclusions(v, converged=True)
     assert found.status[0] == "not tested" and "3 trajectories to divergence" in found.why[0]
-    from pnlib.analysis import compare
+    from pnlib.report.analysis import compare
     table = compare(s.assign(dataset="d", model="m", epochs=1, K=3))
     assert int(table[table.method == "persistent"].diverged.iloc[0]) == 3
 
@@ -184,7 +187,7 @@ def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_c
 
 
 def test_sensitivity_chooses_on_the_ensemble_and_reports_ties():
-    from pnlib.persistence import PenaltyConfig as P
+    from pnlib.method.persistence import PenaltyConfig as P
     settings = {"a": P(strength=0.01), "b": P(strength=0.1), "c": P(strength=1.0)}
     rows = []
     for label, ens in zip(settings, (0.80, 0.82, 0.82)):

@@ -8,12 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pnlib import data as D
+from pnlib.train import data as D
 from pnlib import notebooks
-from pnlib.data import (DATASETS, Data, DatasetError, DatasetNotFoundError, augment_batch, batches,
+from pnlib.train.formats import DatasetError
+from pnlib.train.data import (DATASETS, Data, DatasetNotFoundError, augment_batch, batches,
                         load_dataset)
-from pnlib.formats import unpickle
-from pnlib.generated import write_fake_cifar10, write_fake_idx
+from pnlib.train.formats import unpickle
+from pnlib.train.generated import write_fake_cifar10, write_fake_idx
 
 
 @pytest.fixture

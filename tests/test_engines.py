@@ -15,8 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pnlib import executors, store
-from pnlib.protocol import Experiment, run_grids
+from pnlib.experiments import executors
+
+from pnlib.base import store
+from pnlib.experiments.experiment import Experiment
+from pnlib.experiments.grid import run_grids
 
 from test_executors import KEYS, launch_grid, data_root, summary, tiny_grid, trained_keys  # noqa: F401  (the same grids as the stand-ins)
 

@@ -15,8 +15,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib import executors, store
-from pnlib.protocol import Experiment, grid, run_grids
+from pnlib.experiments import executors
+
+from pnlib.base import store
+from pnlib.experiments.experiment import Experiment
+from pnlib.experiments.grid import grid, run_grids
 
 KEYS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
 CFG = types.SimpleNamespace(num_epochs=1, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
@@ -61,9 +64,10 @@ def test_who_trained_each_trajectory_is_recorded(serial):
 SCRIPT = textwrap.dedent("""
     import sys, torch, types
     torch.set_num_threads(1)
-    from pnlib import executors
-    from pnlib.data import load_dataset
-    from pnlib.protocol import Experiment, grid, run_grids
+    from pnlib.experiments import executors
+    from pnlib.train.data import load_dataset
+    from pnlib.experiments.experiment import Experiment
+    from pnlib.experiments.grid import grid, run_grids
     if __name__ == "__main__":
         data = load_dataset("cifar10", sys.argv[1], val_size=100)
         cfg = types.SimpleNamespace(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
@@ -89,7 +93,7 @@ def launch_grid(tmp_path, data_root, results, workers, out, env=None, seeds=2):
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    from pnlib.generated import write_fake_cifar10
+    from pnlib.train.generated import write_fake_cifar10
     root = tmp_path_factory.mktemp("data")
     write_fake_cifar10(root, n_per_batch=60, n_test=100, seed=0)
     return root
@@ -190,7 +194,7 @@ def test_a_dataset_built_by_hand_runs_here_and_is_refused_elsewhere(tiny_data, t
 def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data):
     """Reused runs come back from CSV, where an empty mode or selection reads as NaN: the
     comparison must still hold trajectory 1 and the longer run."""
-    from pnlib import analysis
+    from pnlib.report import analysis
     again = summary(tiny_data, serial[1], workers=1)
     pd.testing.assert_frame_equal(again, serial[0], check_dtype=False)
     table = analysis.compare(run_grids(Experiment(serial[1], tiny_data, progress=False, threads=1),
@@ -201,7 +205,7 @@ def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data)
 def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
     from torch import nn
 
-    from pnlib.models import register_model, unregister_model
+    from pnlib.train.models import register_model, unregister_model
     register_model("tiny_exec_net", lambda num_classes, in_channels, image_size:
                    nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, num_classes)))
     try:
@@ -215,7 +219,7 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
 
 
 def test_a_job_of_an_unknown_method_is_failed_rows_not_a_crash(tiny_data, tmp_path):
-    from pnlib import grid as G
+    from pnlib.experiments import grid as G
     exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
     job = G.cell_jobs(exp, [("foo", "", next(iter(tiny_grid().values()))["full"])], [0])[0]
     rows = G.run_job(job, tiny_data)

@@ -1,7 +1,7 @@
 """Fault injection: a persistent run (K = 3) is killed with SIGKILL at several points, then rerun.
 
 It must complete with metrics identical to an uninterrupted run, and leave no torn file behind.
-The kill points use the write hook in ``pnlib.store`` (``PNLIB_TEST_PAUSE_IN_WRITE``), which
+The kill points use the write hook in ``pnlib.base.store`` (``PNLIB_TEST_PAUSE_IN_WRITE``), which
 pauses half-way through the nth write of a file, so every kill lands at a known place.
 """
 import json
@@ -15,15 +15,16 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib.generated import write_fake_cifar10
+from pnlib.train.generated import write_fake_cifar10
 
 SCRIPT = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
-    from pnlib.data import load_dataset
-    from pnlib.persistence import PenaltyConfig
-    from pnlib.protocol import Experiment, RunConfig
-    from pnlib.training import TrainConfig
+    from pnlib.train.data import load_dataset
+    from pnlib.method.persistence import PenaltyConfig
+    from pnlib.experiments.experiment import Experiment
+    from pnlib.train.runs import RunConfig
+    from pnlib.train.loop import TrainConfig
     data = load_dataset("cifar10", sys.argv[1], val_size=100)
     c = RunConfig(model="mlp", model_kwargs={"width": 32, "depth": 1}, K=3,
                   train=TrainConfig(num_epochs=3, batch_size=50, lr=0.05, augment=True, checkpoint_every=1),

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnlib.inits import INITS, init_model
-from pnlib.models import build_model
+from pnlib.train.inits import INITS, init_model
+from pnlib.train.models import build_model
 
 
 def _params(m):

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib import store
-from pnlib.baselines import RepulsiveHook
-from pnlib.data import load_dataset
-from pnlib.experiment import Experiment
-from pnlib.generated import write_fake_cifar10
-from pnlib.models import build_model
-from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.runs import RunConfig
-from pnlib.training import TrainConfig, fit, train
+from pnlib.base import store
+from pnlib.experiments.baselines import RepulsiveHook
+from pnlib.train.data import load_dataset
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.generated import write_fake_cifar10
+from pnlib.train.models import build_model
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.train.runs import RunConfig
+from pnlib.train.loop import TrainConfig, fit, train
 
 GOLDEN = Path(__file__).parent / "data"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pnlib.models import MODELS, build_model, count_params
+from pnlib.train.models import MODELS, build_model, count_params
 
 SMALL = {"alexnet": {"width_mult": 0.125, "hidden": 32}, "resnet18": {"width_mult": 0.125},
          "resnet56": {"width_mult": 0.5}, "mlp": {"width": 32}}
@@ -87,11 +87,12 @@ def test_errors():
 def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(tiny_data, tmp_path):
     from torch import nn
 
-    from pnlib import profiles
-    from pnlib.models import register_model, unregister_model
-    from pnlib.persistence import PenaltyConfig
-    from pnlib.protocol import Experiment, RunConfig
-    from pnlib.training import TrainConfig
+    from pnlib.experiments import profiles
+    from pnlib.train.models import register_model, unregister_model
+    from pnlib.method.persistence import PenaltyConfig
+    from pnlib.experiments.experiment import Experiment
+    from pnlib.train.runs import RunConfig
+    from pnlib.train.loop import TrainConfig
 
     def tiny(num_classes, in_channels, image_size, width=8):
         return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, width), nn.ReLU(),

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib.persistence import (GRANULARITIES, KERNELS, PenaltyConfig, PersistentPenalty,
+from pnlib.method.persistence import (GRANULARITIES, KERNELS, PenaltyConfig, PersistentPenalty,
                                kernel_value, schedule_factor, select_modules)
 
 

@@ -1,16 +1,17 @@
 """The precision setting: fp32, or bf16 autocast of the forward pass + channels_last (parameters,
 optimizer state and the penalty stay fp32); ``auto`` picks bf16 where the device runs it natively."""
 import types
-from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from pnlib import grid, training
-from pnlib.experiment import Experiment
-from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.training import TrainConfig, resolve_precision, train
+from pnlib.experiments import grid
+
+from pnlib.train import loop as training
+from pnlib.experiments.experiment import Experiment
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.train.loop import TrainConfig, resolve_precision, train
 
 CFG = types.SimpleNamespace(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
                             kernel="gaussian", strength=1.0, schedule="cosine", K=2, precision="auto")

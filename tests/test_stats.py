@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pnlib import stats
+from pnlib.report import stats
 
 
 def test_holm_matches_the_hand_computed_step_down():

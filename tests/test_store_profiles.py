@@ -6,7 +6,9 @@ import pandas as pd
 import torch
 import pytest
 
-from pnlib import profiles, store
+from pnlib.experiments import profiles
+
+from pnlib.base import store
 
 
 def test_atomic_write_leaves_no_temp_and_replaces(tmp_path):
@@ -172,7 +174,7 @@ def _count_rows(n: int, tag: str) -> pd.DataFrame:
 def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers(tmp_path, monkeypatch):
     """Parts are concatenations of their jobs' tables; a part on disk is read back, also under
     another worker count (where a part is computed is not what it holds); a changed chunk recomputes."""
-    from pnlib import executors
+    from pnlib.experiments import executors
     monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
     cfg = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
     calls = []

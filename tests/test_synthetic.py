@@ -5,13 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib import synthetic
-from pnlib.batched import autograd_objective, persistent_descent
-from pnlib.persistence import PenaltyConfig
-from pnlib.stats import mean_ci, wilson
-from pnlib.synthetic import (kink_data, kink_dim, kink_forward, kink_groups, kink_init, kink_objective,
-                             neuron_groups, teacher_student_init, teacher_student_objective, toy_minima,
-                             toy_surface)
+from pnlib.synthetic import studies
+from pnlib.synthetic.engine import autograd_objective, persistent_descent
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.report.stats import mean_ci, wilson
+from pnlib.synthetic.problems import kink_data, kink_dim, kink_forward, kink_groups, kink_init, kink_objective, neuron_groups, teacher_student_init, teacher_student_objective, toy_minima, toy_surface
 
 
 def test_teacher_student_closed_form_gradient_matches_finite_differences():
@@ -94,8 +92,8 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
     gradient for the kink network written as flat parameters and as an nn.Module."""
     from torch import nn
 
-    from pnlib.persistence import PersistentPenalty, group_sq
-    from pnlib.batched import penalty_gradient
+    from pnlib.method.persistence import PersistentPenalty, group_sq
+    from pnlib.synthetic.engine import penalty_gradient
 
     widths = (4, 3)
     config = PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, bandwidth=bandwidth)
@@ -122,8 +120,8 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
 
 
 def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
-    from pnlib.persistence import group_sq
-    from pnlib.batched import kick_starts
+    from pnlib.method.persistence import group_sq
+    from pnlib.synthetic.engine import kick_starts
     torch.manual_seed(0)
     k = 4
     groups = neuron_groups(k, k)
@@ -137,11 +135,12 @@ def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
 
 
 def test_random_kick_control_starts_from_the_early_displacement_of_persistence():
-    from pnlib.batched import compare
-    from pnlib.synthetic import toy_init, toy_outcomes, toy_summary
+    from pnlib.synthetic.engine import run_methods
+    from pnlib.synthetic.problems import toy_init
+    from pnlib.synthetic.studies import toy_outcomes, toy_summary
     obj = autograd_objective(toy_surface)
     pen = PenaltyConfig(strength=1.0, granularity="model", schedule="linear")
-    out = compare(obj, toy_init(40), seed=0, K=3, steps=400, penalty=pen, lr=0.05, penalty_steps=200,
+    out = run_methods(obj, toy_init(40), seed=0, K=3, steps=400, penalty=pen, lr=0.05, penalty_steps=200,
                   methods=("persistent", "random kick", "longer"))
     per, kick = out["persistent"], out["random kick"]
     assert kick.theta.shape == per.theta.shape and torch.equal(kick.theta[0], per.theta[0])  # trajectory 1 shared
@@ -154,7 +153,7 @@ def test_random_kick_control_starts_from_the_early_displacement_of_persistence()
 
 
 def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
-    from pnlib.synthetic import teacher_student_grid
+    from pnlib.synthetic.studies import teacher_student_grid
     short = teacher_student_grid(6, (0.1, 1.0), runs=40, seed=0, K=2, cap=60, penalty_steps=30)
     assert set(short.outcome) <= {"good", "bad", "capped"} and (short.outcome == "capped").any()
     # the rule: good iff the best loss is below 1e-3; otherwise capped iff a trajectory was still moving
@@ -172,7 +171,7 @@ def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
 
 def test_paired_outcomes_drop_undecided_pairs():
     import pandas as pd
-    from pnlib.stats import paired
+    from pnlib.report.stats import paired
     t = pd.DataFrame({"method": ["a"] * 4 + ["b"] * 4, "run": [0, 1, 2, 3] * 2,
                       "good": [1, 0, 1, 1, 0, 0, 1, 0], "undecided": [0, 0, 1, 0, 0, 1, 0, 0]})
     p = paired(t, {"method": "a"}, {"method": "b"}, "good", undecided="undecided")
@@ -190,10 +189,10 @@ def test_teacher_student_family_follows_the_table():
                            ("persistent", 0.1), ("persistent", 1.0)] + ([("random anchors", 0.1)] if k == 8 else []):
                 rows.append({"k": k, "run": run, "method": m, "strength": lam, "steps": 10 + run,
                              "outcome": ["good", "bad", "capped", "good"][run]})
-    runs, table = synthetic.teacher_student_rates(pd.DataFrame(rows))
+    runs, table = studies.teacher_student_rates(pd.DataFrame(rows))
     assert {"persistent λ=0.1", "persistent λ=1", "random anchors λ=0.1"} <= set(runs.method)
     assert table.runs.eq(4).all() and table.undecided.eq(1).all() and table["mean steps"].eq(11.5).all()
-    family = synthetic.teacher_student_family(runs)
+    family = studies.teacher_student_family(runs)
     anchors = [f["comparison"] for f in family if "random anchors" in f["comparison"]]
     assert len(family) == 2 * 2 * 3 + 1 and anchors == ["persistent − random anchors, λ=0.1 (k=8)"]
     assert all(len(f["a"]) == 3 for f in family)  # the capped pair is left out
@@ -202,10 +201,10 @@ def test_teacher_student_family_follows_the_table():
 def test_teacher_student_jobs_on_two_one_thread_workers_give_the_grid_to_the_bit():
     """One job per λ, run in two spawned processes of one thread each, concatenates to the table of
     the single in-process call with this process's threads (what notebook 02 caches)."""
-    from pnlib import executors
+    from pnlib.experiments import executors
     grid = dict(runs=40, seed=0, K=2, cap=300, penalty_steps=30, random_anchors=True)
-    whole = synthetic.teacher_student_grid(8, (0.1, 1.0), **grid)
-    jobs = synthetic.teacher_student_jobs(8, (0.1, 1.0), **grid)
+    whole = studies.teacher_student_grid(8, (0.1, 1.0), **grid)
+    jobs = studies.teacher_student_jobs(8, (0.1, 1.0), **grid)
     assert [j[1]["baselines"] for j in jobs] == [True, False]
     split = pd.concat(executors.starmap(jobs, workers=2), ignore_index=True)
     drop = lambda t: t.drop(columns="seconds")

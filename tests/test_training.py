@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-import pnlib.training as tr
+import pnlib.train.loop as tr
 
-from pnlib.models import build_model
-from pnlib.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.training import DivergedError, TrainConfig, evaluate, fit
+from pnlib.train.models import build_model
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.train.loop import DivergedError, TrainConfig, evaluate, fit
 
 FAST = TrainConfig(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0)
 

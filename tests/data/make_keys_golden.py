@@ -1,5 +1,5 @@
 """Cache keys of every method on a tiny config, made by the code at eeaae7e (before the redesign)."""
-import json, os, sys, tempfile
+import json, sys, tempfile
 from dataclasses import replace
 from pathlib import Path
 import pandas as pd
@@ -8,7 +8,8 @@ torch.set_num_threads(1)
 from pnlib.data import load_dataset
 from pnlib.generated import write_fake_cifar10
 from pnlib.persistence import PenaltyConfig
-from pnlib.protocol import Experiment, RunConfig
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.runs import RunConfig
 from pnlib.training import TrainConfig
 
 tmp = Path(tempfile.mkdtemp())

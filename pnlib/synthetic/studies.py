@@ -1,168 +1,21 @@
-"""Synthetic bad-minimum problems and the experiments of notebooks 01 and 02 on them.
-
-The problems, each a batched objective for the engine in ``batched``: the kink network (a
-three-weight-layer ReLU net on |x − c|), the two-layer teacher–student problem with its
-closed-form population loss, and a 2-D surface with minima of different depths (notebook 01).
-``kink_outcomes``, ``teacher_student_outcomes`` / ``teacher_student_grid`` and ``toy_outcomes`` /
-``toy_summary`` run and tabulate the methods on them. The engine's names (``compare``,
-``persistent_descent``, ``Trajectories``, ...) are re-exported here for the notebooks.
-"""
+"""The experiments of notebooks 01 and 02 on the synthetic problems: every method run and
+tabulated (``kink_outcomes``, ``teacher_student_outcomes`` / ``teacher_student_grid``,
+``toy_outcomes`` / ``toy_summary``), the declared claim families, and the engine's speed-up."""
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import seeds
-from .batched import (METHODS, Objective, Trajectories, autograd_objective, compare, kick_starts,  # also re-exported
-                      outcomes, penalty_gradient, persistent_descent, speedup)
-from .persistence import PenaltyConfig
-from .stats import mean_ci, paired, rates, wilson
-
-
-# -- the kink: a three-weight-layer ReLU network on a 1-D target ----------------------------------
-def kink_shapes(widths: tuple[int, int]) -> list[tuple[int, int]]:
-    h1, h2 = widths
-    return [(h1, 1), (h2, h1), (1, h2)]  # (out, in) of the three Linear layers
-
-
-def kink_unflatten(theta: torch.Tensor, widths) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(B, D) -> [(W (B, out, in), b (B, out))] per layer, as views."""
-    out, i = [], 0
-    for o, n in kink_shapes(widths):
-        W = theta[:, i:i + o * n].view(-1, o, n)
-        i += o * n
-        b = theta[:, i:i + o]
-        i += o
-        out.append((W, b))
-    return out
-
-
-def kink_dim(widths) -> int:
-    return sum(o * n + o for o, n in kink_shapes(widths))
-
-
-def kink_groups(widths) -> torch.Tensor:
-    """Neuron groups: each output unit's weight row and its bias."""
-    ids, g = [], 0
-    for o, n in kink_shapes(widths):
-        ids += [g + r for r in range(o) for _ in range(n)] + [g + r for r in range(o)]
-        g += o
-    return torch.tensor(ids)
-
-
-def kink_init(B: int, widths, seed: int, dtype=torch.float32) -> torch.Tensor:
-    """PyTorch's default nn.Linear init, per run: weights and biases U(−1/√fan_in, 1/√fan_in)."""
-    gen = torch.Generator().manual_seed(seed)
-    parts = []
-    for o, n in kink_shapes(widths):
-        bound = 1.0 / math.sqrt(n)
-        parts.append((torch.rand(B, o * n + o, generator=gen, dtype=dtype) * 2 - 1) * bound)
-    return torch.cat(parts, 1)
-
-
-def kink_forward(theta: torch.Tensor, X: torch.Tensor, widths) -> torch.Tensor:
-    """Batched network output (B, N) for inputs X (N,)."""
-    (W1, b1), (W2, b2), (W3, b3) = kink_unflatten(theta, widths)
-    h = torch.relu(X.view(1, -1, 1) * W1.transpose(1, 2) + b1.unsqueeze(1))      # (B, N, h1)
-    h = torch.relu(torch.baddbmm(b2.unsqueeze(1), h, W2.transpose(1, 2)))         # (B, N, h2)
-    return torch.baddbmm(b3.unsqueeze(1), h, W3.transpose(1, 2)).squeeze(-1)      # (B, N)
-
-
-def kink_data(distribution: str, n: int = 64, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Inputs on a grid and the target |x − c|: ``centred`` x ∈ [−1, 1], c = 0; ``shifted``
-    x ∈ [2, 4], c = 3. Returns X, y and c."""
-    lo, hi, c = {"centred": (-1.0, 1.0, 0.0), "shifted": (2.0, 4.0, 3.0)}[distribution]
-    X = torch.linspace(lo, hi, n, dtype=dtype)
-    return X, (X - c).abs(), c
-
-
-def kink_objective(X: torch.Tensor, y: torch.Tensor, widths) -> Objective:
-    return autograd_objective(lambda t: (kink_forward(t, X, widths) - y).square().mean(1))
-
-
-# -- two-layer teacher–student with Gaussian inputs (closed-form population loss) -----------------
-def _arccos_terms(A: torch.Tensor, Bm: torch.Tensor):
-    """Norms, angles and sines between the rows of A (R, k, d) and Bm (R or 1, m, d)."""
-    na, nb = A.norm(dim=-1), Bm.norm(dim=-1)
-    tiny = torch.finfo(A.dtype).tiny
-    cos = (A @ Bm.transpose(-1, -2)) / (na.unsqueeze(-1) * nb.unsqueeze(-2)).clamp_min(tiny)
-    cos = cos.clamp(-1.0, 1.0)
-    return na, nb, torch.arccos(cos), (1 - cos * cos).clamp_min(0).sqrt(), cos
-
-
-def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> Objective:
-    """F(W) = ½ E_x[(Σᵢ relu(wᵢ·x) − Σⱼ relu(vⱼ·x))²], x ~ N(0, I), with the closed form
-    E[relu(w·x) relu(v·x)] = ‖w‖‖v‖(sin θ + (π − θ) cos θ)/(2π). W is flat (B, k·d); V = I."""
-    V = torch.eye(k, d, dtype=torch.float64) if V is None else V
-
-    def terms(A, Bm):
-        """E[relu(a·x)relu(b·x)] for all row pairs, and the pieces of its gradient in a."""
-        na, nb, th, s, c = _arccos_terms(A, Bm)
-        outer = na.unsqueeze(-1) * nb.unsqueeze(-2)
-        return (outer * (s + (math.pi - th) * c)).sum((-1, -2)) / (2 * math.pi), na, nb, th, s
-
-    vv = terms(V.unsqueeze(0), V.unsqueeze(0))[0]
-
-    def objective(theta):
-        W = theta.view(-1, k, d)
-        Vb = V.to(W).unsqueeze(0)
-        ww, nw, _, th_w, s_w = terms(W, W)
-        wv, _, nv, th_v, s_v = terms(W, Vb)
-        loss = 0.5 * (ww - 2 * wv + vv.to(W))
-        # ∂/∂w E[relu(w·x)relu(v·x)] = (‖v‖ sin θ ŵ + (π − θ) v)/(2π)
-        what = W / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)
-        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - (s_v * nv.unsqueeze(-2)).sum(-1)     # (B, k)
-        grad = (radial.unsqueeze(-1) * what + (math.pi - th_w) @ W - (math.pi - th_v) @ Vb) / (2 * math.pi)
-        return loss, grad.reshape(theta.shape)
-
-    return objective
-
-
-def teacher_student_init(B: int, k: int, d: int, seed: int) -> torch.Tensor:
-    """W = randn(k, d)/√d per run, flat (B, k·d), float64."""
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, k, d, generator=gen, dtype=torch.float64) / math.sqrt(d)).view(B, k * d)
-
-
-def neuron_groups(k: int, d: int) -> torch.Tensor:
-    """Row i of W (neuron i) is group i."""
-    return torch.arange(k).repeat_interleave(d)
-
-
-# -- a 2-D loss surface with minima of different depths (notebook 01) -----------------------------
-TOY_CENTRES = ((-1.6, 1.2), (1.4, 1.4), (1.5, -1.3), (-1.3, -1.5), (0.0, 0.0))
-TOY_DEPTHS = (1.0, 1.6, 2.2, 1.3, 0.7)
-TOY_WIDTH = 0.7
-
-
-def toy_surface(theta: torch.Tensor) -> torch.Tensor:
-    """f(θ) = 0.1‖θ‖² − Σᵢ dᵢ exp(−‖θ − cᵢ‖²/(2w²)) for θ of shape (B, 2): five wells of
-    different depths in a bowl."""
-    c = torch.tensor(TOY_CENTRES, dtype=theta.dtype)
-    dep = torch.tensor(TOY_DEPTHS, dtype=theta.dtype)
-    sq = (theta.unsqueeze(1) - c).square().sum(-1)                                 # (B, wells)
-    return 0.1 * theta.square().sum(-1) - (dep * torch.exp(-sq / (2 * TOY_WIDTH ** 2))).sum(-1)
-
-
-def toy_minima(steps: int = 5000, lr: float = 0.05) -> torch.Tensor:
-    """The local minima of ``toy_surface``, found by gradient descent from each well's centre."""
-    start = torch.tensor(TOY_CENTRES, dtype=torch.float64)
-    return persistent_descent(autograd_objective(toy_surface), start, K=1, steps=steps, lr=lr).theta[0]
-
-
-def nearest_minimum(theta: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
-    """Index of the minimum each end point (..., 2) is closest to."""
-    return (theta.unsqueeze(-2) - minima).square().sum(-1).argmin(-1)
-
-
-def toy_init(n: int) -> Callable[[int], torch.Tensor]:
-    """Inits for ``compare`` on the toy surface: ``n`` points uniform on [−3, 3]², by seed."""
-    return lambda seed: torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 6 - 3
+from pnlib.base import labels, seeds
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.report.stats import mean_ci, paired, rates, wilson
+from pnlib.synthetic.engine import Trajectories, outcomes, persistent_descent, run_methods, speedup
+from pnlib.synthetic.problems import (kink_forward, kink_init, kink_problem, nearest_minimum, neuron_groups,
+                                      teacher_student_init, teacher_student_objective, toy_surface)
 
 
 def toy_outcomes(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.DataFrame:
@@ -194,16 +47,8 @@ def toy_summary(outcomes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# -- the notebook-02 experiments: per-run outcomes of every method --------------------------------
-def kink_problem(distribution: str, width: int):
-    """Data, widths, objective and neuron groups of the kink network of width ``width``."""
-    X, y, _ = kink_data(distribution)
-    widths = (width, width)
-    return X, y, widths, kink_objective(X, y, widths), kink_groups(widths)
-
-
 # full-batch descent is deterministic, so re-runs from θ₀ repeat trajectory 1 exactly (notebook 01)
-KINK_METHODS = ("trajectory 1", "persistent", "restarts", "longer", "random kick", "random anchors")
+KINK_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer", labels.KICK, labels.RANDOM_ANCHORS)
 
 
 def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
@@ -211,7 +56,7 @@ def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int
     """Per-run best training MSE of every method on the kink (``descent``: steps, lr, optimizer, ...)."""
     _, _, widths, objective, groups = kink_problem(distribution, width)
     t0 = time.perf_counter()
-    out = compare(objective, lambda s: kink_init(runs, widths, seed=s), seed=seed, K=K, penalty=penalty,
+    out = run_methods(objective, lambda s: kink_init(runs, widths, seed=s), seed=seed, K=K, penalty=penalty,
                   methods=methods, groups=groups, **descent)
     return outcomes(out, distribution=distribution, width=width, kernel=penalty.kernel, strength=penalty.strength,
                     schedule=penalty.schedule, seconds=time.perf_counter() - t0)
@@ -233,7 +78,7 @@ def kink_fits(distribution: str, width: int, chosen, *, runs: int, seed: int, K:
     return curves
 
 
-TS_METHODS = ("trajectory 1", "persistent", "restarts", "longer")
+TS_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer")
 
 
 def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, penalty: PenaltyConfig,
@@ -244,7 +89,7 @@ def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, 
     ``good`` (best loss < ``bad_loss``), ``bad`` (settled above it), or ``capped`` (above it with a
     trajectory still moving at the cap: undecided, a third outcome, never counted as bad)."""
     t0 = time.perf_counter()
-    out = compare(teacher_student_objective(k, k), lambda s: teacher_student_init(runs, k, k, seed=s), seed=seed,
+    out = run_methods(teacher_student_objective(k, k), lambda s: teacher_student_init(runs, k, k, seed=s), seed=seed,
                   K=K, steps=cap, penalty=penalty, methods=methods, lr=0.1, groups=neuron_groups(k, k), tol=1e-9,
                   stop_below=bad_loss, penalty_steps=min(penalty_steps, cap))
     table = outcomes(out, k=k, n=k, step_cap=cap, seconds=time.perf_counter() - t0)
@@ -257,7 +102,7 @@ def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap
     """``teacher_student_outcomes`` for every λ of ``strengths`` (column ``strength``; the baselines,
     which do not depend on λ, are run once, with the first λ, unless ``baselines`` is false, and
     carry no strength). ``random_anchors``: the random-anchor control too, at every λ."""
-    parts, penalized = [], ("persistent", "random anchors") if random_anchors else ("persistent",)
+    parts, penalized = [], ("persistent", labels.RANDOM_ANCHORS) if random_anchors else ("persistent",)
     for i, lam in enumerate(strengths):
         pen = PenaltyConfig(strength=lam, schedule=schedule)
         t = teacher_student_outcomes(k, runs=runs, seed=seed, K=K, cap=cap, penalty=pen, penalty_steps=penalty_steps,
@@ -285,9 +130,9 @@ def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
 
 
 # the declared comparisons of notebook 02 (paired outcomes per run, McNemar's test)
-KINK_CLAIMS = {"trajectory 1": "kink: persistence beats the baselines", "restarts": "kink: persistence beats the baselines",
-               "longer": "kink: persistence beats the baselines", "random kick": "kink: a single push does not explain it",
-               "random anchors": "kink: the memory of earlier solutions matters"}
+KINK_CLAIMS = {labels.TRAJECTORY_1: "kink: persistence beats the baselines", "restarts": "kink: persistence beats the baselines",
+               "longer": "kink: persistence beats the baselines", labels.KICK: "kink: a single push does not explain it",
+               labels.RANDOM_ANCHORS: "kink: the memory of earlier solutions matters"}
 
 
 def kink_family(kink_runs: pd.DataFrame, widths) -> list[dict]:
@@ -313,16 +158,10 @@ def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
     ks = pd.unique(ts_runs.k)
     return ([row("teacher-student: persistence beats the baselines (equal step cap)", f"persistent λ={lam:g} − {m} (k={k})",
                  k, f"persistent λ={lam:g}", m)
-             for k in ks for lam in strengths(k, "persistent") for m in ("trajectory 1", "restarts", "longer")]
+             for k in ks for lam in strengths(k, "persistent") for m in (labels.TRAJECTORY_1, "restarts", "longer")]
             + [row("teacher-student: the memory of earlier solutions matters",
                    f"persistent − random anchors, λ={lam:g} (k={k})", k, f"persistent λ={lam:g}", f"random anchors λ={lam:g}")
-               for k in ks for lam in strengths(k, "random anchors")])
-
-
-def kink_breakpoints(n: int, width: int, seed: int) -> np.ndarray:
-    """Where the first-layer ReLUs bend (x = −b/w) under PyTorch's default init, over ``n`` nets."""
-    (W1, b1), _, _ = kink_unflatten(kink_init(n, (width, width), seed=seed, dtype=torch.float64), (width, width))
-    return (-b1 / W1[..., 0]).reshape(-1).numpy()
+               for k in ks for lam in strengths(k, labels.RANDOM_ANCHORS)])
 
 
 def toy_ends(per: Trajectories, minima: torch.Tensor) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """Grids of runs: the persistent modes of a (model, init) cell, their equal-compute baselines, and
-one job per (cell, seed) on an engine of ``pnlib.executors``.
+one job per (cell, seed) on an engine of ``pnlib.experiments.executors``.
 
 A job is one ``Experiment.run`` (a persistent run with its K trajectories in order, a restart set,
 a longer run, ...). Jobs are plain picklable values; a worker rebuilds the dataset from
@@ -18,21 +18,23 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from . import executors, store
-from .data import load_dataset
-from .experiment import Experiment
-from .methods import REGISTRY, method_name
-from .models import BUILTIN_MODELS
-from .persistence import PenaltyConfig
-from .runs import RunConfig
-from .training import TrainConfig, resolve_precision
+from pnlib.experiments import executors
+
+from pnlib.base import labels, store
+from pnlib.train.data import load_dataset
+from pnlib.experiments.experiment import Experiment
+from pnlib.experiments.methods import REGISTRY, method_name
+from pnlib.train.models import BUILTIN_MODELS
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.train.runs import RunConfig
+from pnlib.train.loop import TrainConfig, resolve_precision
 
 
 @dataclass(frozen=True)
 class Job:
     root: str                # the experiment's results folder
     data: tuple              # Data.source: how the worker loads the same splits
-    method: str              # a name of pnlib.methods.REGISTRY
+    method: str              # a name of pnlib.experiments.methods.REGISTRY
     cfg: object              # RunConfig
     seed: int
     mode: str = ""           # the grid's name for the persistent mode
@@ -124,7 +126,7 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
         return PenaltyConfig(include=include, granularity=cfg.granularity, kernel=cfg.kernel,
                              strength=cfg.strength, schedule=cfg.schedule)
 
-    modes = {"re-runs from θ₀": None, "full": penalty(), **{name: penalty(pats) for name, pats in partial.items()}}
+    modes = {labels.RE_RUNS: None, "full": penalty(), **{name: penalty(pats) for name, pats in partial.items()}}
     return {mode: RunConfig(model=model, model_kwargs=model_kwargs, init=init, K=K or cfg.K, train=train, penalty=pen)
             for mode, pen in modes.items()}
 
@@ -168,7 +170,7 @@ def cell_histories(exp: Experiment, cells: list[tuple[str, str, RunConfig]], see
 def run_cells(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds, *, executor: str = "local",
               workers="auto", slurm=None, dask_address: str | None = None, name: str = "summary"):
     """Every cell (method, mode label, RunConfig) over ``seeds`` on ``executor`` (see
-    ``pnlib.executors``): the summary rows (failed jobs included, with their error) and the
+    ``pnlib.experiments.executors``): the summary rows (failed jobs included, with their error) and the
     per-epoch histories, also written to ``<name>.csv`` and ``<name>_histories.csv``."""
     t0 = time.perf_counter()
     seeds = list(seeds)

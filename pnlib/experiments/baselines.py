@@ -14,7 +14,7 @@
   group's sphere; parameters outside the persistent set are not kicked. It then trains without
   penalty, with trajectory k's batch order.
 * ``repulsive`` (D'Angelo & Fortuin 2021): K members trained together from independent
-  initializations, each pushed away from the others' *current* weights (``pnlib.repulsion``). The
+  initializations, each pushed away from the others' *current* weights (``pnlib.method.repulsion``). The
   ``shared`` ablation keeps the variant this project ran first: one shared θ₀ and the persistent
   penalty's kernel with moving anchors (it needs a fixed bandwidth: at θ₀ the travel bandwidth is 0).
 """
@@ -24,11 +24,11 @@ from dataclasses import asdict, replace
 
 import torch
 
-from . import seeds, store
-from .kicks import group_norms, matched_kick  # noqa: F401  (moved to pnlib.kicks; re-exported)
-from .persistence import PenaltyConfig, PersistentPenalty
-from .repulsion import KDERepulsionHook, member_history
-from .training import DivergedError, fit, train
+from pnlib.base import labels, seeds, store
+from pnlib.method.kicks import group_norms, matched_kick  # noqa: F401  (moved to pnlib.method.kicks; re-exported)
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.method.repulsion import KDERepulsionHook, member_history
+from pnlib.train.loop import DivergedError, fit, train
 
 
 # -- the repulsive ensemble ---------------------------------------------------------------------
@@ -52,8 +52,8 @@ class RepulsiveHook:
         return member_history(row, "penalty", penalty)
 
 
-# -- the records of each method, for the registry of pnlib.methods -------------------------------
-# ``exp`` is the Experiment: the trajectory store (``pnlib.runs.Store``) plus ``run`` and
+# -- the records of each method, for the registry of pnlib.experiments.methods -------------------------------
+# ``exp`` is the Experiment: the trajectory store (``pnlib.train.runs.Store``) plus ``run`` and
 # ``trajectories`` of the other methods (the kick matches a persistent run).
 def snapshot(exp, cfg, seed: int) -> list[dict]:
     plain, start, records = replace(cfg, penalty=None), exp.theta0(cfg, seed), []
@@ -112,7 +112,7 @@ def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
     exp.run("persistent", cfg, seed)      # both are cached: usually already there
     exp.run("persistent", plain, seed)
     records = [exp.trajectory(plain, start=theta0, data_seed=seeds.data_seed(seed, 1), train=cfg.train,
-                              label="trajectory 1")]
+                              label=labels.TRAJECTORY_1)]
     pers = exp.trajectories("persistent", cfg, seed).set_index("k")
     for k in range(2, cfg.K + 1):
         if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
@@ -130,7 +130,7 @@ def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
 
 def repulsive(exp, cfg, seed: int, shared: bool = False) -> list[dict]:
     """The repulsive ensemble: K members trained together, each with its own batch order (those of
-    the restarts). Standard (D'Angelo & Fortuin 2021, ``pnlib.repulsion``): independent θ₀ (those of
+    the restarts). Standard (D'Angelo & Fortuin 2021, ``pnlib.method.repulsion``): independent θ₀ (those of
     the restarts), the KDE repulsion with the median-heuristic RBF bandwidth and the paper's 1/N
     scaling; it needs no penalty and has no setting to tune. ``shared`` (an ablation, not the
     paper's method): all members from the seed's one θ₀, pushed by the persistent penalty (its

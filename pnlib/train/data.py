@@ -20,10 +20,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from . import checks
-from .formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
-from .formats import DatasetError  # re-exported: pnlib.data.DatasetError is what load_dataset raises
-from .store import project_root
+from pnlib.base import checks
+from pnlib.train.formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
+from pnlib.base.store import project_root
 
 DATASETS = ("auto", "cifar10", "fashion_mnist")
 DATA_ENV = "PNLIB_DATA"                   # the data folder; default <repository>/data

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .persistence import PenaltyConfig, PersistentPenalty
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 
 
 def weight_bias_blocks(pen: PersistentPenalty, state: dict) -> list:

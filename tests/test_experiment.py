@@ -5,9 +5,10 @@ import textwrap
 import pandas as pd
 import pytest
 
-from pnlib.persistence import PenaltyConfig
-from pnlib.protocol import Experiment, RunConfig
-from pnlib.training import TrainConfig
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.experiments.experiment import Experiment
+from pnlib.train.runs import RunConfig
+from pnlib.train.loop import TrainConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
 
@@ -23,7 +24,7 @@ def test_every_trajectory_starts_bitwise_at_theta0(tiny_data, tmp_path):
     rows = exp.run("persistent", cfg(), seed=0)
     trajs = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
     theta0 = exp.theta0(cfg(), 0)
-    from pnlib.store import state_hash
+    from pnlib.base.store import state_hash
     assert (trajs["start_hash"] == state_hash(theta0)).all() and len(trajs) == 3
     assert trajs["key"].nunique() == 3
     assert rows["method"].tolist() == ["trajectory 1", "persistent", "persistent"]
@@ -98,10 +99,11 @@ def test_diverged_trajectory_is_recorded_not_dropped(tiny_data, tmp_path):
 SCRIPT = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
-    from pnlib.data import load_dataset
-    from pnlib.persistence import PenaltyConfig
-    from pnlib.protocol import Experiment, RunConfig
-    from pnlib.training import TrainConfig
+    from pnlib.train.data import load_dataset
+    from pnlib.method.persistence import PenaltyConfig
+    from pnlib.experiments.experiment import Experiment
+    from pnlib.train.runs import RunConfig
+    from pnlib.train.loop import TrainConfig
     data = load_dataset("cifar10", sys.argv[1], val_size=100)
     c = RunConfig(model="mlp", model_kwargs={"width": 32, "depth": 1}, K=3,
                   train=TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0),
@@ -112,7 +114,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, tmp_path):
-    from pnlib.generated import write_fake_cifar10
+    from pnlib.train.generated import write_fake_cifar10
     write_fake_cifar10(tmp_path / "data", n_per_batch=60, n_test=100, seed=0)
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
@@ -152,7 +154,7 @@ def test_bad_pattern_is_refused_before_training(tiny_data, tmp_path):
 
 
 def test_previous_start_ablation_starts_from_the_last_solution(tiny_data, tmp_path):
-    from pnlib.store import state_hash
+    from pnlib.base.store import state_hash
     exp = Experiment(tmp_path, tiny_data, progress=False)
     exp.run("persistent", cfg(K=2, start="previous"), seed=0)
     t = exp.trajectories("persistent", cfg(K=2, start="previous"), 0)

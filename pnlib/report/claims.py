@@ -10,13 +10,12 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+from pnlib.base import labels
 import pandas as pd
 
-from . import stats
-from .methods import REGISTRY
+from pnlib.report import stats
 
 # the methods whose summary has one row per seed (no selected / ensemble)
-SINGLE_ROW = ("trajectory 1", *(m.label for m in REGISTRY.values() if m.rows == "single"))
 VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
                    "diverged_a", "diverged_b", "note"]
 
@@ -77,7 +76,7 @@ def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
     """One side of a declared comparison: the summary rows of this init, method, mode and selection
     (trajectory 1 is the same run in every mode, so its mode is not part of it)."""
     spec = {"init": init, "method": method, "mode": mode, "selection": selection}
-    return {k: v for k, v in spec.items() if not (k == "mode" and method == "trajectory 1")}
+    return {k: v for k, v in spec.items() if not (k == "mode" and method == labels.TRAJECTORY_1)}
 
 
 def describe(spec: dict) -> str:
@@ -94,7 +93,7 @@ def side_rows(summary: pd.DataFrame, spec: dict) -> pd.DataFrame:
     rows = summary
     for col, value in spec.items():
         rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
-    if spec.get("method") == "trajectory 1":
+    if spec.get("method") == labels.TRAJECTORY_1:
         rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(
             ["model", "seed"] if "model" in rows else "seed")
     if rows.seed.duplicated().any():
@@ -117,7 +116,7 @@ def diverged_trajectories(rows: pd.DataFrame) -> int:
 
 def _chose_first(rows: pd.DataFrame) -> pd.Series:
     """Per seed: whether this side's number is trajectory 1's (it is trajectory 1, or selection chose k = 1)."""
-    if (rows.method == "trajectory 1").all():
+    if (rows.method == labels.TRAJECTORY_1).all():
         return pd.Series(True, index=rows.index)
     return rows.get("selected_k", pd.Series(np.nan, index=rows.index)).eq(1)
 
@@ -204,7 +203,7 @@ def family(claim: str, a: dict, bs: list[dict], selections=("selected",), **filt
     loop); the selection is applied to every side that has one (not trajectory 1 or longer), and
     ``filters`` (e.g. ``model="resnet20"``) to both sides."""
     def pick(spec, sel):
-        return {**filters, **spec, **({} if spec["method"] in SINGLE_ROW else {"selection": sel})}
+        return {**filters, **spec, **({} if spec["method"] in labels.SINGLE_ROW else {"selection": sel})}
     return [{"claim": claim, "a": pick(a, sel), "b": pick(b, sel)} for sel in selections for b in bs]
 
 
@@ -236,7 +235,7 @@ def converged(short: float, longer: float, margin: float) -> bool:
 
 def equal_compute(init: str) -> list[dict]:
     """The plain equal-compute baselines of an init: trajectory 1, re-runs from θ₀, restarts, longer."""
-    return [side(init, "trajectory 1"), side(init, "re-runs from θ₀", "re-runs from θ₀"), side(init, "restarts"),
+    return [side(init, labels.TRAJECTORY_1), side(init, labels.RE_RUNS, labels.RE_RUNS), side(init, "restarts"),
             side(init, "longer")]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import seeds
+from pnlib.base import seeds
 
 PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>[:<nth write>]" pauses mid-write
 _UMASK = os.umask(0)

@@ -3,7 +3,7 @@
 Parameters of B runs live in one (B, D) tensor; an objective maps it to per-run losses (B,) and
 gradients (B, D). ``persistent_descent`` runs K trajectories from the same θ₀ for all B runs
 together, the penalty of trajectory k built from the end points of trajectories 1..k-1 with the
-same kernel math as ``PersistentPenalty`` (``persistence.penalty_terms``). ``compare`` runs every
+same kernel math as ``PersistentPenalty`` (``persistence.penalty_terms``). ``run_methods`` runs every
 method of METHOD.md's equal-compute comparison; ``outcomes`` tabulates them per run.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from . import checks, seeds
-from .persistence import PenaltyConfig, group_sq, penalty_terms
+from pnlib.base import checks, labels, seeds
+from pnlib.method.persistence import PenaltyConfig, group_sq, penalty_terms
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -177,10 +177,11 @@ def kick_starts(theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: 
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
-METHODS = ("trajectory 1", "persistent", "re-runs from θ₀", "restarts", "longer", "random kick", "random anchors")
+METHODS = (labels.TRAJECTORY_1, labels.PERSISTENT, labels.RE_RUNS, labels.RESTARTS, labels.LONGER, labels.KICK,
+           labels.RANDOM_ANCHORS)
 
 
-def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
+def run_methods(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
             penalty: PenaltyConfig, methods=METHODS, kick_after: float = 0.1, **descent) -> dict[str, Trajectories]:
     """Every method of ``methods`` at equal compute (K × ``steps``) for all runs at once.
 
@@ -200,22 +201,22 @@ def compare(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: 
     theta0 = init(seeds.init_seed(seed, 1))
     one = dict(K=1, steps=steps, **descent)
     out = {}
-    if {"trajectory 1", "persistent", "restarts", "random kick"} & set(methods):
-        early = max(1, int(kick_after * steps)) if "random kick" in methods else None
+    if {labels.TRAJECTORY_1, "persistent", "restarts", labels.KICK} & set(methods):
+        early = max(1, int(kick_after * steps)) if labels.KICK in methods else None
         per = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, early_step=early, **descent)
-        out.update({"trajectory 1": per[:1], "persistent": per})
-    if "random kick" in methods:
+        out.update({labels.TRAJECTORY_1: per[:1], "persistent": per})
+    if labels.KICK in methods:
         kicked = [persistent_descent(objective, kick_starts(theta0, per.early[k], per.early[0], descent.get("groups"),
                                                             seeds.derive_seed(seed, "kick", k + 1)), **one)
                   for k in range(1, K)]
-        out["random kick"] = Trajectories.cat([per[:1], *kicked])
-    if "random anchors" in methods:
+        out[labels.KICK] = Trajectories.cat([per[:1], *kicked])
+    if labels.RANDOM_ANCHORS in methods:
         groups = descent.get("groups")
         rand = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, anchor_map=lambda end, j: kick_starts(
             theta0, end, theta0, groups, seeds.derive_seed(seed, "anchors", j)), **descent)
-        out["random anchors"] = rand
-    if "re-runs from θ₀" in methods:
-        out["re-runs from θ₀"] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
+        out[labels.RANDOM_ANCHORS] = rand
+    if labels.RE_RUNS in methods:
+        out[labels.RE_RUNS] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
     if "restarts" in methods:
         fresh = [persistent_descent(objective, init(seeds.init_seed(seed, k)), **one) for k in range(2, K + 1)]
         out["restarts"] = Trajectories.cat([per[:1], *fresh])

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import claims, grid, plots, store
+from pnlib.report import claims, plots
+
+from pnlib.experiments import grid
+
+from pnlib.base import labels, store
 
 
 def learning_rate(cfg, exp, settings: dict[str, tuple[float, int]], model_kwargs: dict[str, dict], seeds, *,
@@ -26,7 +30,7 @@ def learning_rate(cfg, exp, settings: dict[str, tuple[float, int]], model_kwargs
     if (runs.status == "failed").any():
         raise RuntimeError(f"{int((runs.status == 'failed').sum())} learning-rate pilot jobs failed (their rows in "
                            f"{exp.root / 'pilot_lr_runs.csv'} say why): rerun the cell to resume them")
-    first = runs[runs.method == "trajectory 1"].groupby(["model", "mode"]).val_acc.mean()
+    first = runs[runs.method == labels.TRAJECTORY_1].groupby(["model", "mode"]).val_acc.mean()
     lost = runs[runs.selection == "selected"].groupby(["model", "mode"]).diverged.sum()
     table = pd.DataFrame({"trajectory 1 val_acc": first, "penalised trajectories diverged": lost}).reset_index()
     safe = table[table["penalised trajectories diverged"] == 0]
@@ -64,7 +68,7 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
     ``model_kwargs``, each with its ``grid.grid`` keywords: what the learning-rate pilot chose),
     on ``seeds``; E per model by ``claims.choose_epochs`` with ``cfg.margin``. Writes ``pilot.csv``
     and a figure ``pilot-<model>.png`` per model; raises if a pilot job did not finish."""
-    cells = [("longer", f"E={n}", grid.grid(cfg, m, init, {}, device=device, K=1, num_epochs=n, **kw)["re-runs from θ₀"])
+    cells = [("longer", f"E={n}", grid.grid(cfg, m, init, {}, device=device, K=1, num_epochs=n, **kw)[labels.RE_RUNS])
              for m, kw in model_kwargs.items() for n in cfg.pilot_epochs]
     runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_runs", **run_on)
     if (runs.status != "ok").any():

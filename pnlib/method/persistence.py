@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from . import checks
+from pnlib.base import checks
 
 KERNELS = ("gaussian", "inverse", "hinge")
 GRANULARITIES = ("model", "layer", "neuron")
@@ -258,7 +258,7 @@ class PersistentPenalty:
         self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
 
     def set_anchors(self, states: list[dict[str, torch.Tensor]]) -> None:
-        """Replace every anchor (the repulsive ensemble moves them every step: ``pnlib.baselines``)."""
+        """Replace every anchor (the repulsive ensemble moves them every step: ``pnlib.experiments.baselines``)."""
         self.anchors, self.sigma2 = {}, torch.zeros(0)
         for s in states:
             self.add_anchor(s)

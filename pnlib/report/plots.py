@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from .stats import mean_ci
+from pnlib.report.stats import mean_ci
 
 
 def t_interval(values) -> tuple[float, float]:

@@ -3,15 +3,16 @@ solutions, loss along the line between two solutions, and saturated activations.
 from __future__ import annotations
 
 import numpy as np
+from pnlib.base import labels
 import pandas as pd
 import torch
 from torch import nn
 
-from .claims import (choose_epochs, conclusions, describe, diverged_trajectories, paired_values,  # noqa: F401
-                     sensitivity, side, verdict_table)  # moved to pnlib.claims; re-exported for old code
-from .persistence import PenaltyConfig, PersistentPenalty
-from .stats import mean_ci
-from .training import score
+from pnlib.report.claims import (choose_epochs, conclusions, describe, diverged_trajectories, paired_values,  # noqa: F401
+                     sensitivity, side, verdict_table)  # moved to pnlib.report.claims; re-exported for old code
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.report.stats import mean_ci
+from pnlib.train.loop import score
 
 
 def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
@@ -19,10 +20,10 @@ def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     difference to trajectory 1 of the same (dataset, model, init, seed) with its 95% t-interval."""
     keys = ["dataset", "model", "init"]
     # every persistent run of a seed repeats the same trajectory 1; take a row whose job did not fail
-    ones = summary[summary.method == "trajectory 1"]
+    ones = summary[summary.method == labels.TRAJECTORY_1]
     first = ones.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(keys + ["seed"])
     base = first.set_index(keys + ["seed"])[metric]
-    cells = summary[summary.method != "trajectory 1"]
+    cells = summary[summary.method != labels.TRAJECTORY_1]
     rows = []
     for (ds, model, init, mode, method, selection), g in pd.concat([first.assign(mode=""), cells]).groupby(
             keys + ["mode", "method", "selection"], sort=False, dropna=False):

@@ -1,7 +1,7 @@
 """The comparisons of METHOD.md for one results folder: ``Experiment.run(method, cfg, seed)``.
 
-An ``Experiment`` is the trajectory store of ``pnlib.runs`` (θ₀, trajectories under their keys,
-locks, records) plus the runs of the registered methods (``pnlib.methods``). Each run writes
+An ``Experiment`` is the trajectory store of ``pnlib.train.runs`` (θ₀, trajectories under their keys,
+locks, records) plus the runs of the registered methods (``pnlib.experiments.methods``). Each run writes
 ``results/<experiment>/<run-id>/`` with its config, per-trajectory records and summary rows; a
 finished run whose trajectories are all on disk is read back, not recomputed.
 """
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import checks, store
-from .methods import REGISTRY, summarise
-from .persistence import select_modules
-from .runs import RunConfig, Store, build
+from pnlib.base import checks, store
+from pnlib.experiments.methods import REGISTRY, summarise
+from pnlib.method.persistence import select_modules
+from pnlib.train.runs import RunConfig, Store, build
 
 
 class Experiment(Store):
     """Runs and caches trajectories for one experiment folder ``results/<experiment>/``."""
 
     def run(self, method: str, cfg: RunConfig, seed: int, *, run_id: str | None = None) -> pd.DataFrame:
-        """Run ``method`` (a name of ``pnlib.methods.REGISTRY``) for one seed; returns (and stores)
+        """Run ``method`` (a name of ``pnlib.experiments.methods.REGISTRY``) for one seed; returns (and stores)
         its tidy summary rows."""
         checks.choice("method", method, REGISTRY)
         run = self.run_dir(method, cfg, seed, run_id)

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checks, store
-from .data import batches
+from pnlib.base import checks, store
+from pnlib.train.data import batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("cosine", "step", "constant")
@@ -207,7 +207,7 @@ class PenaltyHook:
 
 def fit(model: nn.Module, data, cfg: TrainConfig, *, penalty=None, seed: int = 0,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "", on_epoch=None) -> pd.DataFrame:
-    """Train ``model`` on ``data`` (a ``pnlib.data.Data``) and return the per-epoch history.
+    """Train ``model`` on ``data`` (a ``pnlib.train.data.Data``) and return the per-epoch history.
 
     ``seed`` fixes the batch order, augmentation and dropout. With ``checkpoint`` set, state is
     saved every ``cfg.checkpoint_every`` epochs and an existing checkpoint is resumed, so an

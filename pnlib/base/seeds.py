@@ -24,4 +24,4 @@ def init_seed(seed: int, k: int = 1) -> int:
 def data_seed(seed: int, k: int = 1) -> int:
     """Seed of trajectory k's batch order (and augmentation) in run ``seed``."""
     return derive_seed(seed, "data", k)
-SCHEME = "pnlib.seeds: θ₀ = seed, restart k = derive_seed(seed, \"init\", k), batches derive_seed(seed, \"data\", k)"
+SCHEME = "pnlib.base.seeds: θ₀ = seed, restart k = derive_seed(seed, \"init\", k), batches derive_seed(seed, \"data\", k)"

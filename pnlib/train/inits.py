@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import checks
+from pnlib.base import checks
 
 INITS: dict[str, str] = {
     "default": "good",       # PyTorch's own reset_parameters

@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from . import checks, seeds, store
-from .inits import INITS, init_model
-from .kicks import random_anchor
-from .models import MODELS, build_model
-from .persistence import PenaltyConfig, PersistentPenalty
-from .training import DivergedError, TrainConfig, fit, predict_logits, score
+from pnlib.base import checks, seeds, store
+from pnlib.train.inits import INITS, init_model
+from pnlib.method.kicks import random_anchor
+from pnlib.train.models import MODELS, build_model
+from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.train.loop import DivergedError, TrainConfig, fit, predict_logits, score
 
 STARTS = ("init", "previous")
 SELECT_BY = ("val_acc", "val_loss")
@@ -210,7 +210,7 @@ class Store:
 
 def save_early(run: store.RunDir):
     """The state after the first epoch (``early.pt``): the random-kick control measures the
-    penalty's early displacement from it (``pnlib.baselines``)."""
+    penalty's early displacement from it (``pnlib.experiments.baselines``)."""
     def save(epoch, model):
         if epoch == 1:
             store.save_tensors(run.file("early.pt"), model.state_dict())

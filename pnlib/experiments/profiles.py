@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import checks, executors, store
-from .data import DATASETS
-from .inits import INITS
-from .models import MODELS
-from .persistence import GRANULARITIES, KERNELS, parse_schedule
-from .training import PRECISIONS
+from pnlib.base import checks, store
+
+from pnlib.experiments import executors
+from pnlib.train.data import DATASETS
+from pnlib.train.inits import INITS
+from pnlib.train.models import MODELS
+from pnlib.method.persistence import GRANULARITIES, KERNELS, parse_schedule
+from pnlib.train.loop import PRECISIONS
 
 PROFILES = ("smoke", "cpu", "paper")
 DEFAULT_PROFILE = "cpu"
@@ -148,7 +150,7 @@ PARAMETERS = {
     "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
     "models": _items(str, _big_model), "alexnet_width": _positive,
     "compile": _keep(checks.boolean), "precision": _keep(checks.choice, PRECISIONS),
-    # where the grid runs (pnlib.executors)
+    # where the grid runs (pnlib.experiments.executors)
     "executor": _keep(checks.choice, executors.EXECUTORS),
     "workers": lambda name, v: v if v == "auto" else _int(name, v), "threads": _int,
     "slurm_partition": _optional(_keep(checks.string)), "slurm_gpus": _count, "slurm_cpus": _int,

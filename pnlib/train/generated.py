@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import CIFAR_CLASSES, CIFAR_DIR, FASHION_DIR, FASHION_FILES, unpickle
+from pnlib.train.formats import CIFAR_CLASSES, CIFAR_DIR, FASHION_DIR, FASHION_FILES, unpickle
 
 # what the smoke profile writes when no dataset is installed: large enough for every notebook's
 # smoke preset (the empty-data-folder test in tests/test_notebooks.py keeps that true)

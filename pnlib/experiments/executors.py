@@ -1,6 +1,6 @@
 """Map a picklable function over jobs on an existing engine: processes on this machine (``local``),
 a Slurm cluster through submitit (``slurm``), or a dask.distributed cluster (``dask``). No
-scheduler of our own, and nothing here knows what a job is (``pnlib.grid`` does).
+scheduler of our own, and nothing here knows what a job is (``pnlib.experiments.grid`` does).
 
 Results come back in the order of the jobs, with one progress bar and a log line per job. A job
 whose worker is lost (killed, timed out, pre-empted) gets ``on_lost(job, reason)`` as its result,
@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from . import checks
+from pnlib.base import checks
 
 EXECUTORS = ("local", "slurm", "dask")
 

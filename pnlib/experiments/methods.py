@@ -17,8 +17,10 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from . import baselines, seeds
-from .training import score
+from pnlib.experiments import baselines
+
+from pnlib.base import labels, seeds
+from pnlib.train.loop import score
 
 ROWS = ("selection", "with trajectory 1", "single")
 
@@ -39,7 +41,7 @@ class Method:
         name, E = self.label_for(cfg), cfg.train.num_epochs
         if self.rows == "single":
             return [(name, "", E * cfg.K)]
-        first = [("trajectory 1", "", E)] if self.rows == "with trajectory 1" else []
+        first = [(labels.TRAJECTORY_1, "", E)] if self.rows == "with trajectory 1" else []
         return first + [(name, "selected", E * cfg.K), (name, "ensemble", E * cfg.K)]
 
 
@@ -71,7 +73,7 @@ def persistent(exp, cfg, seed: int, random_anchors: bool = False) -> list[dict]:
                          "lay: give it a config with a penalty")
     theta0 = exp.theta0(cfg, seed)
     records, parents, start = [], (), theta0
-    name = "random anchors" if random_anchors else "persistent"
+    name = labels.RANDOM_ANCHORS if random_anchors else "persistent"
     for k in range(1, cfg.K + 1):
         rec = exp.trajectory(cfg, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
                              penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty and k > 1 else (),
@@ -97,15 +99,15 @@ def longer(exp, cfg, seed: int) -> list[dict]:
                            label=f"longer ({train.num_epochs} epochs)")]
 
 
-register("persistent", persistent, "persistent", rows="with trajectory 1", label_without_penalty="re-runs from θ₀")
-register("restarts", restarts, "restarts")
-register("longer", longer, "longer", rows="single")
-register("snapshot", baselines.snapshot, "snapshot (SGDR)")
-register("kick", baselines.kick, "random kick")
-register("kick_layer", partial(baselines.kick, granularity="layer"), "random kick (per layer)")
-register("anchors", partial(persistent, random_anchors=True), "random anchors", rows="with trajectory 1")
-register("repulsive", baselines.repulsive, "repulsive ensemble")
-register("repulsive_shared", partial(baselines.repulsive, shared=True), "repulsive, shared θ₀ (ablation)")
+register("persistent", persistent, labels.PERSISTENT, rows="with trajectory 1", label_without_penalty=labels.RE_RUNS)
+register("restarts", restarts, labels.RESTARTS)
+register("longer", longer, labels.LONGER, rows="single")
+register("snapshot", baselines.snapshot, labels.SNAPSHOT)
+register("kick", baselines.kick, labels.KICK)
+register("kick_layer", partial(baselines.kick, granularity="layer"), labels.KICK_LAYER)
+register("anchors", partial(persistent, random_anchors=True), labels.RANDOM_ANCHORS, rows="with trajectory 1")
+register("repulsive", baselines.repulsive, labels.REPULSIVE)
+register("repulsive_shared", partial(baselines.repulsive, shared=True), labels.REPULSIVE_SHARED)
 
 
 # -- the summary rows of a run ------------------------------------------------------------------
@@ -142,7 +144,7 @@ def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataF
     rows = []
     if spec.rows == "with trajectory 1":
         first = records[0]
-        rows.append(row("trajectory 1", "", first if first["status"] == "ok" else None, cells[0][2],
+        rows.append(row(labels.TRAJECTORY_1, "", first if first["status"] == "ok" else None, cells[0][2],
                         int(first["status"] != "ok")))
     n_div = len(records) - len(ok)
     E = cells[-1][2]
