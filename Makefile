@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+LINTED := pnlib tests benchmarks notebooks
+# the longest tests first, so that the two workers finish together
+FIRST := tests/test_notebooks.py tests/test_benchmarks.py tests/test_browser.py tests/test_engines.py
 
-.PHONY: venv test test-fast run lab bench clean-smoke
+.PHONY: venv lint format test test-fast nbval run lab bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +22,30 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# unit tests, then every notebook headless in the smoke profile (nbval)
-test: venv
-	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -q -rs --durations=12 tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS))
+# ruff: the formatter's check and the linter (make format rewrites)
+lint: venv
+	$(BIN)/ruff format --check -q $(LINTED)
+	$(BIN)/ruff check -q $(LINTED)
 
+format: venv
+	$(BIN)/ruff format -q $(LINTED)
+	$(BIN)/ruff check -q --fix $(LINTED)
+
+# everything, on two workers: lint, unit tests, engines, faults, benchmarks' quick runs, every
+# notebook once under nbval (smoke profile) and notebook 01 in JupyterLab in a browser. A test that
+# hangs fails after its timeout with its traceback.
+test: lint
+	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -n 2 --dist loadgroup --timeout 1500 -q -rs --durations=12 \
+	  $(FIRST) tests
+
+# unit tests only (no engines, notebooks, browser or benchmarks): under 2 minutes
 test-fast: venv
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/ruff check -q $(LINTED)
+	$(BIN)/python -m pytest -n 2 --timeout 300 -q -m "not integration" tests
+
+# the notebooks alone under nbval, against whatever data this machine has (smoke profile)
+nbval: venv
+	PNLIB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 $(NOTEBOOKS)
 
 # every notebook via papermill, profile $(PROFILE) (default cpu), executed copies into reports/;
 # the data the notebooks need are found (or downloaded) first, before anything trains

@@ -32,7 +32,8 @@ import torch
 
 from datasource import fashion_or_generated
 from pnlib.train.models import build_model
-from pnlib.train.loop import TrainConfig, evaluate, fit
+from pnlib.train.loop import TrainConfig, fit
+from pnlib.train.evaluation import evaluate
 
 ARMS = {"A: batch 1000, every epoch": dict(eval_batch_size=1000, eval_every=1),
         "B: batch 256, every epoch": dict(eval_batch_size=256, eval_every=1),

@@ -26,7 +26,9 @@ import torch
 from pnlib.report import stats
 from datasource import fashion_or_generated
 from pnlib.train.models import build_model
-from pnlib.train.loop import TrainConfig, bf16_support, evaluate, fit
+from pnlib.train.loop import TrainConfig, fit
+from pnlib.train.evaluation import evaluate
+from pnlib.train.precision import bf16_support
 
 TARGETS = {"resnet20": 2.0, "lenet5": 1.6}
 MARGIN = 0.005

@@ -23,7 +23,9 @@ from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.train.data import Data, DatasetNotFoundError, batches, load_dataset, locate
 from pnlib.train.formats import DatasetError
 from pnlib.train.inits import INITS, init_model
-from pnlib.train.loop import DivergedError, TrainConfig, default_device, evaluate, fit
+from pnlib.train.loop import DivergedError, TrainConfig, fit
+from pnlib.train.evaluation import evaluate
+from pnlib.train.precision import default_device
 from pnlib.train.models import MODELS, build_model, register_model
 from pnlib.train.runs import RunConfig
 

@@ -20,7 +20,7 @@ from pnlib.base import store
 from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
 from pnlib.experiments.experiment import Experiment
 from pnlib.train.generated import smoke_stand_in
-from pnlib.train.loop import default_device, resolve_precision
+from pnlib.train.precision import default_device, resolve_precision
 
 
 def load_for_profile(name: str, profile: str, root: str | Path | None = None, **kwargs) -> Data:

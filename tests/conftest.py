@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -17,3 +19,14 @@ def tiny_data(tmp_path_factory):
 def _single_thread():
     torch.set_num_threads(1)  # deterministic, and leaves the other core to the other job
     yield
+
+
+# modules that start processes (engines, workers, notebooks, a browser) or time whole benchmarks:
+# `make test` runs them, `make test-fast` leaves them out (-m "not integration")
+INTEGRATION = {"test_benchmarks", "test_browser", "test_engines", "test_executors", "test_faults", "test_notebooks"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).stem in INTEGRATION:
+            item.add_marker(pytest.mark.integration)

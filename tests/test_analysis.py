@@ -11,7 +11,7 @@ def test_compare_pairs_each_seed_with_its_own_trajectory_one():
     for seed, (t1, sel) in enumerate([(0.5, 0.6), (0.7, 0.75), (0.6, 0.7)]):
         for method, selection, acc in (("trajectory 1", "", t1), ("persistent", "selected", sel)):
             rows.append({"dataset": "d", "model": "m", "init": "i", "mode": "full", "method": method,
-                         "selection": selection, "seed": seed, "epochs": 3, "status": "ok", "test_acc": acc})
+                         "selection": selection, "seed": seed, "epochs": 3, "status": "ok", "diverged": 0, "test_acc": acc})
     t = analysis.compare(pd.DataFrame(rows)).set_index("method")
     assert t.loc["persistent", "diff_vs_traj1"] == pytest.approx((0.1 + 0.05 + 0.1) / 3)
     assert t.loc["persistent", "diff_ci_low"] < t.loc["persistent", "diff_vs_traj1"] < t.loc["persistent", "diff_ci_high"]

@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib.report import analysis
+from pnlib.report import analysis, claims, selection
 
 from pnlib.experiments import baselines
+from pnlib.method import kicks
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.experiments.experiment import Experiment
 from pnlib.train.runs import RunConfig
@@ -54,22 +55,22 @@ def test_kick_matches_the_norm_of_every_persistent_group_and_leaves_the_rest():
     b = {k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v for k, v in theta0.items()}
     for gran, n_groups in (("neuron", 3 + 4), ("layer", 2), ("model", 1)):
         config = PenaltyConfig(granularity=gran)
-        kicked = baselines.matched_kick(net, config, theta0, a, b, seed=1)
-        target = baselines.group_norms(net, config, a, b)
+        kicked = kicks.matched_kick(net, config, theta0, a, b, seed=1)
+        target = kicks.group_norms(net, config, a, b)
         assert len(target) == n_groups
-        torch.testing.assert_close(baselines.group_norms(net, config, kicked, theta0), target)
+        torch.testing.assert_close(kicks.group_norms(net, config, kicked, theta0), target)
         for name in ("1.weight", "1.bias", "1.running_mean"):  # BatchNorm is not persistent: no kick
             assert torch.equal(kicked[name], theta0[name])
         # a random direction: not the displacement a − b itself, and a new one for another seed
-        other = baselines.matched_kick(net, config, theta0, a, b, seed=2)
+        other = kicks.matched_kick(net, config, theta0, a, b, seed=2)
         assert not torch.allclose(kicked["3.weight"], other["3.weight"])
         assert not torch.allclose(kicked["3.weight"] - theta0["3.weight"], a["3.weight"] - b["3.weight"])
     # partial: only the included modules move
-    kicked = baselines.matched_kick(net, PenaltyConfig(include=("3",)), theta0, a, b, seed=1)
+    kicked = kicks.matched_kick(net, PenaltyConfig(include=("3",)), theta0, a, b, seed=1)
     assert torch.equal(kicked["0.weight"], theta0["0.weight"]) and not torch.equal(kicked["3.weight"], theta0["3.weight"])
 
 
-def test_kick_run_uses_the_early_displacement_and_replays_it_when_missing(tiny_data, tmp_path):
+def test_kick_run_uses_the_early_displacement_of_persistence(tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False)
     rows = exp.run("kick", cfg(), seed=0)
     assert rows.method.tolist() == ["random kick"] * 2
@@ -79,19 +80,17 @@ def test_kick_run_uses_the_early_displacement_and_replays_it_when_missing(tiny_d
     early = {name: torch.load(tmp_path / "trajectories" / t.key[1] / "early.pt") for name, t in
              (("pers", pers), ("rerun", rerun))}
     model = exp.model(cfg())
-    target = baselines.group_norms(model, PEN, early["pers"], early["rerun"])
+    target = kicks.group_norms(model, PEN, early["pers"], early["rerun"])
     assert target.sum() > 0
     start = exp.theta0(cfg(), 0)
     # the kicked start of trajectory 2 is θ₀ + a perturbation with exactly those norms
-    kicked = baselines.matched_kick(model, PEN, start, early["pers"], early["rerun"],
+    kicked = kicks.matched_kick(model, PEN, start, early["pers"], early["rerun"],
                                     seed=__import__("pnlib.base.seeds", fromlist=["x"]).derive_seed(0, "kick", 2))
     assert kick.start_hash[1] == state_hash(kicked)
-    # an early.pt lost (a trajectory trained before it was stored) is replayed bitwise
-    path = tmp_path / "trajectories" / pers.key[1] / "early.pt"
-    before = torch.load(path)
-    path.unlink()
-    replayed = baselines.early_state(exp, cfg(), 0, 2)
-    assert all(torch.equal(before[k], replayed[k]) for k in before)
+    # a lost early.pt is an error that names the folder to delete, never a silent replay
+    (tmp_path / "trajectories" / pers.key[1] / "early.pt").unlink()
+    with pytest.raises(FileNotFoundError, match=f"delete .*{pers.key[1]} and rerun"):
+        baselines.early_state(exp, cfg(), 0, 2)
 
 
 def test_repulsive_gradient_fused_equals_autograd_on_the_others_current_weights():
@@ -175,18 +174,18 @@ def test_shared_repulsive_ablation_trains_k_members_together_and_resumes(tiny_da
 def test_choose_epochs_takes_the_smallest_e_whose_doubling_gains_less_than_the_margin():
     pilot = pd.DataFrame([{"epochs": e, "seed": s, "val_acc": acc + 0.001 * s, "status": "ok"}
                           for s in (0, 1) for e, acc in ((2, 0.70), (4, 0.80), (8, 0.83), (16, 0.833), (32, 0.836))])
-    E, table = analysis.choose_epochs(pilot, 0.005)
+    E, table = selection.choose_epochs(pilot, 0.005)
     assert E == 8 and table.set_index("E").chosen[8] and table.set_index("E").converged[16]
-    E, table = analysis.choose_epochs(pilot, 0.001)       # nothing converges: the largest with a double
+    E, table = selection.choose_epochs(pilot, 0.001)       # nothing converges: the largest with a double
     assert E == 16 and not table.converged.any()
     with pytest.raises(ValueError, match="2E"):
-        analysis.choose_epochs(pilot[pilot.epochs == 2], 0.005)
+        selection.choose_epochs(pilot[pilot.epochs == 2], 0.005)
     # a plateau before a late rise (a model still at chance) is not convergence
     late = pd.DataFrame([{"epochs": e, "seed": 0, "val_acc": acc, "status": "ok"}
                          for e, acc in ((3, 0.272), (6, 0.2765), (12, 0.609), (24, 0.612))])
-    E, table = analysis.choose_epochs(late, 0.005)
+    E, table = selection.choose_epochs(late, 0.005)
     assert E == 12 and table.converged.tolist() == [False, False, True, False]
-    E, table = analysis.choose_epochs(late[late.epochs < 24], 0.005)
+    E, table = selection.choose_epochs(late[late.epochs < 24], 0.005)
     assert E == 6 and not table.converged.any()
 
 
@@ -194,21 +193,21 @@ def test_verdict_table_pairs_by_seed_and_counts_trajectory_one_once():
     rows = []
     for seed in range(8):
         for mode in ("full", "re-runs from θ₀"):
-            rows.append(dict(init="d", method="trajectory 1", mode=mode, selection="", seed=seed, status="ok",
+            rows.append(dict(init="d", method="trajectory 1", mode=mode, selection="", seed=seed, status="ok", diverged=0,
                              test_acc=0.80 + 0.01 * (seed % 3)))
-        rows.append(dict(init="d", method="persistent", mode="full", selection="selected", seed=seed, status="ok",
+        rows.append(dict(init="d", method="persistent", mode="full", selection="selected", seed=seed, status="ok", diverged=0,
                          test_acc=0.85 + 0.01 * (seed % 3) + 0.001 * (seed % 2)))
-        rows.append(dict(init="d", method="restarts", mode="", selection="selected", seed=seed, status="ok",
+        rows.append(dict(init="d", method="restarts", mode="", selection="selected", seed=seed, status="ok", diverged=0,
                          test_acc=0.85 + 0.01 * (seed % 3) + 0.001 * ((seed + 1) % 2)))
     summary = pd.DataFrame(rows)
-    S = analysis.side
+    S = claims.side
     family = [{"claim": "c", "a": S("d", "persistent", "full", "selected"), "b": S("d", "trajectory 1")},
               {"claim": "c", "a": S("d", "persistent", "full", "selected"), "b": S("d", "restarts", "", "selected")}]
-    v = analysis.verdict_table(summary, family, margin=0.005)
+    v = claims.verdict_table(summary, family, margin=0.005)
     assert v.n_seeds.tolist() == [8, 8]
     assert v.verdict.tolist() == ["better", "equivalent"]
     assert v.estimate[0] == pytest.approx(0.0505, abs=1e-9)
-    assert analysis.conclusions(v, converged=True).status.tolist() == ["mixed"]
+    assert claims.conclusions(v, converged=True).status.tolist() == ["mixed"]
     with pytest.raises(ValueError, match="no seed in common"):
-        analysis.verdict_table(summary, [{"claim": "c", "a": S("d", "persistent", "full", "selected"),
+        claims.verdict_table(summary, [{"claim": "c", "a": S("d", "persistent", "full", "selected"),
                                            "b": S("d", "longer")}], 0.005)

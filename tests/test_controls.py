@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib.report import claims, stats
+from pnlib.report import claims, selection, stats
 
 from pnlib.method import kicks, repulsion
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
@@ -60,6 +60,7 @@ def test_random_anchor_run_shares_trajectory_one_and_keeps_the_travel_bandwidth(
     c = cfg()
     pers, rand = exp.run("persistent", c, 0), exp.run("anchors", c, 0)
     assert rand.method.tolist() == ["trajectory 1", "random anchors", "random anchors"]
+    assert rand.iloc[0].test_acc == pers.iloc[0].test_acc  # the shared trajectory 1, read back, not retrained
     tp, tr = exp.trajectories("persistent", c, 0), exp.trajectories("anchors", c, 0)
     assert tp.key[0] == tr.key[0] and (tp.key[1:] != tr.key[1:]).all()
     stored = torch.load(exp.folder(tr.key[1]) / "anchors.pt")
@@ -196,11 +197,11 @@ def test_sensitivity_chooses_on_the_ensemble_and_reports_ties():
                       "seed": seed, "status": "ok", "diverged": 0},
                      {"mode": label, "method": "persistent", "selection": "ensemble", "val_acc": ens, "seed": seed,
                       "status": "ok", "diverged": 0}]
-    best, table = claims.sensitivity(pd.DataFrame(rows), settings)
+    best, table = selection.sensitivity(pd.DataFrame(rows), settings)
     assert best == "b" and table.tied.tolist() == [False, True, True] and table.chosen.tolist() == [False, True, False]
     assert table["selected trajectory 1"].tolist() == [3, 3, 3]
     # a setting that diverged on a tuning seed is never chosen
     rows[-1]["diverged"] = rows[-2]["diverged"] = 1
     rows[8]["val_acc"] = rows[10]["val_acc"] = 0.9
-    best, table = claims.sensitivity(pd.DataFrame(rows), settings)
+    best, table = selection.sensitivity(pd.DataFrame(rows), settings)
     assert best == "b" and not table.set_index("setting").tied["c"]

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib.method.persistence import (GRANULARITIES, KERNELS, PenaltyConfig, PersistentPenalty,
-                               kernel_value, schedule_factor, select_modules)
+from pnlib.method.kernels import KERNELS, kernel_value, schedule_factor
+from pnlib.method.persistence import GRANULARITIES, PenaltyConfig, PersistentPenalty, select_modules
 
 
 def small_net(seed=0):

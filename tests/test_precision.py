@@ -8,10 +8,10 @@ from torch import nn
 
 from pnlib.experiments import grid
 
-from pnlib.train import loop as training
+from pnlib.train import precision
 from pnlib.experiments.experiment import Experiment
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.train.loop import TrainConfig, resolve_precision, train
+from pnlib.train.precision import resolve_precision
 
 CFG = types.SimpleNamespace(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
                             kernel="gaussian", strength=1.0, schedule="cosine", K=2, precision="auto")
@@ -19,7 +19,7 @@ CFG = types.SimpleNamespace(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0
 
 @pytest.fixture
 def bf16_here(monkeypatch):
-    monkeypatch.setattr(training, "bf16_support", lambda device: (True, "pretended for the test"))
+    monkeypatch.setattr(precision, "bf16_support", lambda device: (True, "pretended for the test"))
 
 
 @pytest.mark.parametrize("bad", ["fp16", 1, True, None])
@@ -29,7 +29,7 @@ def test_a_bad_precision_names_the_allowed_values(bad):
 
 
 def test_auto_falls_back_to_fp32_where_bf16_is_not_native(monkeypatch):
-    monkeypatch.setattr(training, "bf16_support", lambda device: (False, "no AMX here"))
+    monkeypatch.setattr(precision, "bf16_support", lambda device: (False, "no AMX here"))
     assert resolve_precision("auto", "cpu") == ("fp32", "no AMX here; auto falls back to fp32")
     with pytest.raises(ValueError, match="'bf16' is not available on cpu: no AMX here. Use 'fp32' or 'auto'"):
         resolve_precision("bf16", "cpu")
@@ -37,15 +37,15 @@ def test_auto_falls_back_to_fp32_where_bf16_is_not_native(monkeypatch):
 
 
 def test_auto_is_bf16_where_it_is_native_and_shown_equivalent(bf16_here, monkeypatch):
-    monkeypatch.setitem(training.CPU_BF16_VERDICTS, "lenet5", "equivalent (pretended for the test)")
+    monkeypatch.setitem(precision.CPU_BF16_VERDICTS, "lenet5", "equivalent (pretended for the test)")
     assert resolve_precision("auto", "cpu")[0] == "bf16"
     train_cfg = grid.grid(CFG, "lenet5", "default", {})["full"].train
     assert train_cfg.amp and train_cfg.channels_last and train_cfg.precision == "bf16"
     assert grid.grid(replace_ns(precision="fp32"), "lenet5", "default", {})["full"].train.precision == "fp32"
     # on the CPU, auto keeps fp32 for a model whose bf16 accuracy was not shown equivalent (or not measured)
     for model in ("resnet20", "mlp"):
-        precision, why = resolve_precision("auto", "cpu", model)
-        assert precision == "fp32" and "auto keeps fp32" in why and model in why
+        chosen, why = resolve_precision("auto", "cpu", model)
+        assert chosen == "fp32" and "auto keeps fp32" in why and model in why
         assert grid.grid(CFG, model, "default", {})["full"].train.precision == "fp32"
     assert resolve_precision("bf16", "cpu", "resnet20")[0] == "bf16"  # asked for explicitly: given
 
@@ -63,33 +63,6 @@ def test_fp32_and_bf16_runs_of_one_config_never_share_a_cache_entry(bf16_here, t
     assert exp.run_dir("persistent", runs["fp32"], 0).path != exp.run_dir("persistent", runs["bf16"], 0).path
     stored = exp.run_dir("persistent", runs["bf16"], 0).config["run"]["train"]
     assert stored["amp"] and stored["channels_last"]  # config.json says how it ran
-
-
-class Stop(Exception):
-    pass
-
-
-def test_a_bf16_trajectory_resumes_bitwise(tiny_data, tmp_path):
-    cfg = TrainConfig(num_epochs=3, batch_size=50, lr=0.05, amp=True, channels_last=True)
-
-    def run(checkpoint, stop_at=None):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Conv2d(tiny_data.in_channels, 4, 3), nn.ReLU(), nn.Flatten(),
-                              nn.LazyLinear(10))
-        model(tiny_data.X_train[:2])  # materialise the lazy layer before the optimizer sees it
-
-        def on_epoch(epoch, _):
-            if epoch == stop_at:
-                raise Stop
-        hist = train([model], tiny_data, cfg, seeds=[3], checkpoint=checkpoint, progress=False, on_epoch=on_epoch)[0]
-        return [p.detach().clone() for p in model.parameters()], hist.drop(columns="seconds")
-
-    full = run(None)
-    with pytest.raises(Stop):
-        run(tmp_path / "ckpt.pt", stop_at=2)
-    resumed = run(tmp_path / "ckpt.pt")
-    assert all(torch.equal(a, b) for a, b in zip(full[0], resumed[0]))
-    assert full[1].equals(resumed[1]) and all(p.dtype == torch.float32 for p in full[0])
 
 
 def test_the_penalty_stays_fp32_and_exact_under_bf16_autocast():

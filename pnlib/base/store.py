@@ -193,8 +193,16 @@ def state_hash(state: dict) -> str:
     return h.hexdigest()[:16]
 
 
+# The results schema: part of every cache key (trajectories, runs, θ₀ files, tables), so that what
+# code of another schema wrote is never found, so never misread. Raise it when what a key names
+# changes meaning; there is no code that reads an older schema.
+SCHEMA = 2
+
+
 def config_hash(config: dict) -> str:
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    """The key of a cached result: a hash of ``config`` and the results schema."""
+    keyed = {"schema": SCHEMA, **config}
+    return hashlib.sha1(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def _flatten(d: dict, prefix="") -> dict:
@@ -227,7 +235,8 @@ def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
 
 
 def _table_key(config: dict) -> dict:
-    return json.loads(json.dumps({**config, "seed_scheme": seeds.SCHEME}, default=str))  # new draws, new table
+    # new draws or a new schema, a new table
+    return json.loads(json.dumps({**config, "seed_scheme": seeds.SCHEME, "schema": SCHEMA}, default=str))
 
 
 def is_cached(path: str | Path, config: dict) -> bool:

@@ -28,7 +28,7 @@ from pnlib.base import labels, seeds, store
 from pnlib.method.kicks import group_norms, matched_kick  # noqa: F401  (moved to pnlib.method.kicks; re-exported)
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.method.repulsion import KDERepulsionHook, member_history
-from pnlib.train.loop import DivergedError, fit, train
+from pnlib.train.loop import DivergedError, train
 
 
 # -- the repulsive ensemble ---------------------------------------------------------------------
@@ -48,7 +48,6 @@ class RepulsiveHook:
         return values
 
     def history_row(self, member: int, row: dict, penalty: float, progress: float) -> dict:
-        # the columns the repulsive ensemble's histories have always had, so stored ones stay comparable
         return member_history(row, "penalty", penalty)
 
 
@@ -67,38 +66,13 @@ def snapshot(exp, cfg, seed: int) -> list[dict]:
     return records
 
 
-class _FirstEpochDone(Exception):
-    pass
-
-
 def early_state(exp, method_cfg, seed: int, k: int) -> dict:
-    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch: stored as
-    ``early.pt`` by the trajectory store; for a trajectory trained before it was stored, its first
-    epoch is replayed (same start, anchors, batch order and schedule: the same state)."""
+    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch, which the
+    trajectory store keeps for every trajectory (``early.pt``)."""
     rec = exp.trajectories("persistent", method_cfg, seed).set_index("k").loc[k]
-    folder = exp.folder(rec.key)
     if rec.status != "ok":
         raise ValueError(f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
                          f"which {rec.status}: no displacement to match")
-    if not (folder / "early.pt").exists():
-        if method_cfg.start != "init":
-            raise ValueError(f"{folder} has no early.pt: delete that folder so it is retrained")
-        model = exp.model(method_cfg, exp.theta0(method_cfg, seed))
-        pen = None
-        if (folder / "anchors.pt").exists():
-            pen = PersistentPenalty(model, method_cfg.penalty)
-            pen.load_state_dict(store.load_tensors(folder / "anchors.pt", exp.data.X_train.device))
-
-        def stop(epoch, m):
-            store.save_tensors(folder / "early.pt", m.state_dict())
-            raise _FirstEpochDone
-
-        torch.set_num_threads(exp.threads or torch.get_num_threads())
-        try:
-            fit(model, exp.data, method_cfg.train, penalty=pen, seed=seeds.data_seed(seed, k), progress=False,
-                on_epoch=stop)
-        except _FirstEpochDone:
-            pass
     return exp.early(rec.key)
 
 

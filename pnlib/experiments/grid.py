@@ -27,7 +27,8 @@ from pnlib.experiments.methods import REGISTRY, method_name
 from pnlib.train.models import BUILTIN_MODELS
 from pnlib.method.persistence import PenaltyConfig
 from pnlib.train.runs import RunConfig
-from pnlib.train.loop import TrainConfig, resolve_precision
+from pnlib.train.loop import TrainConfig
+from pnlib.train.precision import resolve_precision
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from pnlib.experiments import baselines
 
 from pnlib.base import labels, seeds
-from pnlib.train.loop import score
+from pnlib.train.evaluation import score
 
 ROWS = ("selection", "with trajectory 1", "single")
 

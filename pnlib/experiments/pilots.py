@@ -1,7 +1,7 @@
 """The pilots of METHOD.md: they fix a training setting on the tuning seeds (1000 …), by
 validation accuracy only, before any reported run. ``learning_rate`` chooses a model's (lr,
 batch size) among the settings whose penalised trajectory survived; ``epochs`` chooses its
-trajectory length E by the doubling rule (``claims.choose_epochs``) and marks whether E is
+trajectory length E by the doubling rule (``selection.choose_epochs``) and marks whether E is
 converged. Both write their tables and figures into the notebook's results folder."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pnlib.report import claims, plots
+from pnlib.report import plots, selection
 
 from pnlib.experiments import grid
 
@@ -66,7 +66,7 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
            num_classes: int) -> EpochPilot:
     """Single runs (K = 1) of every length in ``cfg.pilot_epochs`` per model (the keys of
     ``model_kwargs``, each with its ``grid.grid`` keywords: what the learning-rate pilot chose),
-    on ``seeds``; E per model by ``claims.choose_epochs`` with ``cfg.margin``. Writes ``pilot.csv``
+    on ``seeds``; E per model by ``selection.choose_epochs`` with ``cfg.margin``. Writes ``pilot.csv``
     and a figure ``pilot-<model>.png`` per model; raises if a pilot job did not finish."""
     cells = [("longer", f"E={n}", grid.grid(cfg, m, init, {}, device=device, K=1, num_epochs=n, **kw)[labels.RE_RUNS])
              for m, kw in model_kwargs.items() for n in cfg.pilot_epochs]
@@ -78,7 +78,7 @@ def epochs(cfg, exp, model_kwargs: dict[str, dict], init: str, seeds, *, device,
     E, converged, tables = {}, {}, []
     for m in model_kwargs:
         of = runs[runs.model == m]
-        E[m], t = claims.choose_epochs(of, cfg.margin)
+        E[m], t = selection.choose_epochs(of, cfg.margin)
         converged[m] = bool(t[t.chosen].converged.iloc[0])
         tables.append(t.assign(model=m))
         verdict = "" if converged[m] else "\nno E converged by the rule: every claim is not tested at convergence"

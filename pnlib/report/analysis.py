@@ -8,11 +8,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pnlib.report.claims import (choose_epochs, conclusions, describe, diverged_trajectories, paired_values,  # noqa: F401
-                     sensitivity, side, verdict_table)  # moved to pnlib.report.claims; re-exported for old code
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.report.claims import diverged_trajectories
 from pnlib.report.stats import mean_ci
-from pnlib.train.loop import score
+from pnlib.train.evaluation import score
 
 
 def compare(summary: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:

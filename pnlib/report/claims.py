@@ -10,8 +10,9 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-from pnlib.base import labels
 import pandas as pd
+
+from pnlib.base import labels
 
 from pnlib.report import stats
 
@@ -23,53 +24,6 @@ VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_h
 def no_verdicts() -> pd.DataFrame:
     """The verdict table of an empty family (every model at chance, say), with its columns."""
     return pd.DataFrame(columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:], "seeds_dropped", "repeats"])
-
-
-def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
-    """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
-    candidate E and seed): the smallest E whose doubling, and every later doubling the pilot
-    measured, gains less than ``margin`` in mean validation accuracy (so a plateau before a late
-    rise, e.g. a model still at chance, does not pass). If no candidate passes, the largest E that
-    has a doubling, marked not converged."""
-    t = pilot[pilot.status == "ok"].groupby("epochs").val_acc.agg(["mean", "std", "size"]).rename(
-        columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
-    t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
-    measured = t.gain_from_doubling.dropna()
-    t["converged"] = [bool(e in measured.index and (measured[measured.index >= e] < margin).all()) for e in t.index]
-    ok = t.index[t.converged]
-    doubled = t.index[t.gain_from_doubling.notna()]
-    if not len(doubled):
-        raise ValueError("the pilot needs candidates E and 2E (e.g. 2, 4, 8, 16) to measure a doubling")
-    E = int(ok.min()) if len(ok) else int(doubled.max())
-    t["chosen"] = t.index == E
-    return E, t.reset_index().rename(columns={"epochs": "E"})
-
-
-def sensitivity(summary: pd.DataFrame, settings: dict, by: str = "val_acc (ensemble)") -> tuple[str, pd.DataFrame]:
-    """Mean validation accuracy (selected solution and ensemble) of each
-    penalty setting (mode label -> PenaltyConfig) over the tuning seeds, and the label with the best
-    ``by``. The default is the ensemble's, a quantity the penalty always changes: the selected
-    solution is trajectory 1 whenever validation prefers it, which makes most settings tie. Settings
-    within 1e−9 of the best are ties (``tied``); the first of them in ``settings``' order wins, and
-    the table says so. A setting that lost a trajectory to divergence on any tuning seed is not
-    chosen. The test set plays no part."""
-    rows = []
-    for label, pen in settings.items():
-        g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
-        sel, ens = g[g.selection == "selected"], g[g.selection == "ensemble"]
-        rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
-                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(),
-                     "val_acc (ensemble)": ens.val_acc.mean(),
-                     "selected trajectory 1": int(sel.get("selected_k", pd.Series(np.nan, index=sel.index)).eq(1).sum()),
-                     "diverged": diverged_trajectories(sel) if len(sel) else 0})
-    t = pd.DataFrame(rows)
-    eligible = t[t.diverged == 0]  # a setting that diverged on any tuning seed is not chosen
-    if eligible.empty:
-        raise ValueError("every penalty setting diverged on some tuning seed: lower the strengths or the learning rate")
-    top = eligible[by].max()
-    t["tied"] = (t.diverged == 0) & ((t[by] - top).abs() <= 1e-9)
-    best = t.loc[t.tied].setting.iloc[0]
-    return best, t.assign(chosen=t.setting == best)
 
 
 def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
@@ -108,10 +62,9 @@ def paired_values(summary: pd.DataFrame, spec: dict, metric: str) -> pd.Series:
 
 
 def diverged_trajectories(rows: pd.DataFrame) -> int:
-    """The trajectories lost to divergence in these summary rows' runs: the ``diverged`` count of
-    each row (older summaries without it: 1 per diverged row)."""
-    counts = rows["diverged"] if "diverged" in rows else pd.Series(np.nan, index=rows.index)
-    return int(counts.fillna((rows.status == "diverged").astype(float)).sum())
+    """The trajectories lost to divergence in these summary rows' runs: the sum of their ``diverged``
+    counts (a failed job's rows have none: it lost no trajectory, it trained none)."""
+    return int(rows["diverged"].fillna(0).sum())
 
 
 def _chose_first(rows: pd.DataFrame) -> pd.Series:
@@ -224,13 +177,6 @@ def short_labels(family: list[dict]) -> pd.DataFrame:
 def shown(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict table as the notebooks show it (the divergence columns where the runs can diverge)."""
     return verdicts[[c for c in VERDICT_COLUMNS if c in verdicts]].round(4)
-
-
-def converged(short: float, longer: float, margin: float) -> bool:
-    """The pilot rule on two lengths of trajectory 1: running longer (at least twice as long) gains
-    less than ``margin`` in the claim's metric. For the synthetic runs, whose "longer" baseline is
-    trajectory 1 run K times as long from the same θ₀, this is the rule of ``choose_epochs``."""
-    return bool(longer - short < margin)
 
 
 def equal_compute(init: str) -> list[dict]:

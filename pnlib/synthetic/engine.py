@@ -3,7 +3,7 @@
 Parameters of B runs live in one (B, D) tensor; an objective maps it to per-run losses (B,) and
 gradients (B, D). ``persistent_descent`` runs K trajectories from the same θ₀ for all B runs
 together, the penalty of trajectory k built from the end points of trajectories 1..k-1 with the
-same kernel math as ``PersistentPenalty`` (``persistence.penalty_terms``). ``run_methods`` runs every
+same kernel math as ``PersistentPenalty`` (``kernels.penalty_terms``). ``run_methods`` runs every
 method of METHOD.md's equal-compute comparison; ``outcomes`` tabulates them per run.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from pnlib.base import checks, labels, seeds
-from pnlib.method.persistence import PenaltyConfig, group_sq, penalty_terms
+from pnlib.method.kernels import penalty_terms
+from pnlib.method.persistence import PenaltyConfig, group_sq
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

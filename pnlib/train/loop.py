@@ -7,7 +7,6 @@ buffer that is read once per epoch (that is also where a non-finite loss is caug
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -21,14 +20,11 @@ from tqdm.auto import tqdm
 
 from pnlib.base import checks, store
 from pnlib.train.data import batches
+from pnlib.train.evaluation import evaluate
+from pnlib.train.precision import autocast
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("cosine", "step", "constant")
-PRECISIONS = ("auto", "fp32", "bf16")
-CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags under which oneDNN runs bf16 convolutions fast
-# bf16 − fp32 test accuracy, paired by seed, margin ±0.5 points (benchmarks/bench_precision.py on this
-# project's CPU machine, 2026-12-02): auto uses bf16 on the CPU only for a model shown equivalent
-CPU_BF16_VERDICTS = {"lenet5": "inconclusive (10 seeds)", "resnet20": "inconclusive (5 seeds)"}
 
 
 NOT_SCORED = {"loss": math.nan, "acc": math.nan}  # a history epoch between two validation scores
@@ -43,15 +39,6 @@ class DivergedError(RuntimeError):
             f"training diverged: the loss became {value} at epoch {epoch}, step {step} "
             f"(global step {global_step}). Lower the learning rate or the penalty strength, "
             f"or use a better-scaled init.")
-
-
-def default_device() -> torch.device:
-    """cuda > mps > cpu."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -105,89 +92,12 @@ class TrainConfig:
         return self.lr
 
 
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset | None:
-    """The CPU's flags, read once per process (every grid cell resolves its precision)."""
-    try:
-        return frozenset(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return None
-
-
-def bf16_support(device: torch.device) -> tuple[bool, str]:
-    """Whether ``device`` runs bf16 convolutions and matrix products natively, and why (or why not)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        ok = torch.cuda.is_bf16_supported()
-        return ok, f"{torch.cuda.get_device_name(device)} {'supports' if ok else 'does not support'} bf16"
-    if device.type != "cpu":
-        return False, f"no bf16 path is used on {device.type}"
-    if not torch.backends.mkldnn.is_available():
-        return False, "this torch build has no oneDNN (mkldnn), which runs bf16 on the CPU"
-    flags = _cpu_flags()
-    if flags is None:
-        return False, "the CPU's flags cannot be read (no /proc/cpuinfo)"
-    found = [f for f in CPU_BF16_FLAGS if f in flags]
-    return (True, f"the CPU has {' and '.join(found)} (oneDNN)") if found else (
-        False, f"the CPU has neither {' nor '.join(CPU_BF16_FLAGS)}: bf16 would be emulated, and slow")
-
-
-def resolve_precision(precision: str, device, model: str | None = None) -> tuple[str, str]:
-    """``("fp32" | "bf16", why)`` for ``precision`` on ``device``: ``auto`` is bf16 where the device
-    runs it natively (a GPU, or a CPU with AMX / AVX-512 BF16 through oneDNN) and, on the CPU, only
-    for a ``model`` whose bf16 accuracy was shown equivalent to fp32 (``CPU_BF16_VERDICTS``)."""
-    if isinstance(precision, bool) or precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)} "
-                         f"(bf16: bf16 autocast of the forward pass + channels_last; parameters stay fp32)")
-    ok, why = bf16_support(device)
-    if precision == "bf16" and not ok:
-        raise ValueError(f"precision 'bf16' is not available on {torch.device(device)}: {why}. Use 'fp32' or 'auto'")
-    if precision != "auto":
-        return precision, why
-    if not ok:
-        return "fp32", why + "; auto falls back to fp32"
-    if torch.device(device).type == "cpu" and model is not None:
-        verdict = CPU_BF16_VERDICTS.get(model, "not measured")
-        if not verdict.startswith("equivalent"):
-            return "fp32", f"{why}, but bf16 is not shown equivalent to fp32 for {model} ({verdict}): auto keeps fp32"
-        why += f"; bf16 − fp32 accuracy for {model}: {verdict}"
-    return "bf16", why
-
-
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                nesterov=cfg.nesterov and cfg.momentum > 0, weight_decay=cfg.weight_decay)
     opt = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return opt(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def autocast(device: torch.device, amp: bool):
-    """bf16 autocast of the forward pass when ``amp``; parameters and the penalty stay float32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp)
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, X: torch.Tensor, batch_size: int = 1000, amp: bool = False,
-                   channels_last: bool = False) -> torch.Tensor:
-    """Logits for all of X in evaluation mode (float32)."""
-    was_training = model.training
-    model.eval()
-    fmt = torch.channels_last if channels_last and X.dim() == 4 else torch.contiguous_format
-    with autocast(X.device, amp):
-        out = torch.cat([model(X[i:i + batch_size].contiguous(memory_format=fmt)).float()
-                         for i in range(0, len(X), batch_size)])
-    model.train(was_training)
-    return out
-
-
-def score(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Cross-entropy and accuracy of logits (or log-probabilities) against labels."""
-    return {"loss": F.cross_entropy(logits, y).item(), "acc": (logits.argmax(1) == y).float().mean().item()}
-
-
-def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1000, amp: bool = False) -> dict:
-    return score(predict_logits(model, X, batch_size, amp), y)
 
 
 class PenaltyHook:
@@ -228,10 +138,19 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
     order (``seeds[k]``). Each step every member goes forward and backward, then ``hook`` runs
     (``after_backward(t)`` returns each member's penalty value; ``history_row(k, row, P, t)`` gives
     member k's history row with the epoch's mean P), then all members step. Dropout draws from
-    ``seeds[0]``. Checkpoints and resume as in ``fit``; a non-finite loss of any member raises
-    ``DivergedError``. Returns the histories."""
+    ``seeds[0]`` on a forked generator: the caller's random state is left as it was. Checkpoints and
+    resume as in ``fit``; a non-finite loss of any member raises ``DivergedError``. Returns the
+    histories."""
     if len(seeds) != len(models):
         raise ValueError(f"train got {len(models)} models but {len(seeds)} seeds: one batch-order seed per member")
+    device = data.X_train.device
+    cuda = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seeds[0])  # dropout
+        return _lockstep(models, data, cfg, seeds, hook, checkpoint, progress, desc, on_epoch)
+
+
+def _lockstep(models, data, cfg: TrainConfig, seeds, hook, checkpoint, progress, desc, on_epoch) -> list[pd.DataFrame]:
     device = data.X_train.device
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for m in models:
@@ -239,7 +158,6 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
     forwards = [torch.compile(m) if cfg.compile else m for m in models]
     opts = [make_optimizer(m, cfg) for m in models]
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    torch.manual_seed(seeds[0])  # dropout
     K, n = len(models), len(data.X_train)
     steps_per_epoch = n // cfg.batch_size if n >= cfg.batch_size else 1
     total_steps = steps_per_epoch * cfg.num_epochs
@@ -298,23 +216,14 @@ def train(models: list[nn.Module], data, cfg: TrainConfig, *, seeds: list[int], 
     return [pd.DataFrame(h) for h in hists]
 
 
-# A checkpoint of one member keeps the layout ``fit`` has always written, and one of K members the
-# repulsive ensemble's, so that checkpoints written before the one-loop redesign still resume.
 def _save(path, epoch: int, models, opts, gens, hists) -> None:
-    if len(models) == 1:
-        state = {"epoch": epoch, "model": models[0].state_dict(), "optimizer": opts[0].state_dict(),
-                 "generator": gens[0].get_state(), "torch_rng": torch.get_rng_state(), "history": hists[0]}
-    else:
-        state = {"epoch": epoch, "models": [m.state_dict() for m in models], "optimizers": [o.state_dict() for o in opts],
-                 "generators": [g.get_state() for g in gens], "torch_rng": torch.get_rng_state(), "histories": hists}
-    store.save_tensors(path, state)
+    store.save_tensors(path, {"epoch": epoch, "models": [m.state_dict() for m in models],
+                              "optimizers": [o.state_dict() for o in opts], "generators": [g.get_state() for g in gens],
+                              "torch_rng": torch.get_rng_state(), "histories": hists})
 
 
 def _resume(path, device, models, opts, gens) -> tuple[list, int]:
     state = store.load_tensors(path, device)
-    if "model" in state:
-        state = {"models": [state["model"]], "optimizers": [state["optimizer"]], "generators": [state["generator"]],
-                 "torch_rng": state["torch_rng"], "histories": [state["history"]], "epoch": state["epoch"]}
     if len(state["models"]) != len(models):
         raise ValueError(f"{path} holds a checkpoint of {len(state['models'])} members, not {len(models)}: "
                          f"delete it to train from the start")

@@ -26,7 +26,8 @@ from pnlib.train.inits import INITS, init_model
 from pnlib.method.kicks import random_anchor
 from pnlib.train.models import MODELS, build_model
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.train.loop import DivergedError, TrainConfig, fit, predict_logits, score
+from pnlib.train.loop import DivergedError, TrainConfig, fit
+from pnlib.train.evaluation import predict_logits, score
 
 STARTS = ("init", "previous")
 SELECT_BY = ("val_acc", "val_loss")
@@ -168,7 +169,7 @@ class Store:
         spec = {"model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": self.fingerprint,
                 "start": store.state_hash(start), "data_seed": data_seed, "train": train.to_dict(),
                 "penalty": penalty and asdict(penalty), "anchors": list(parents), "threads": self.threads}
-        if anchor_seed is not None:  # only then: the keys of every other trajectory stay as they were
+        if anchor_seed is not None:
             if theta0 is None or penalty is None:
                 raise ValueError("random anchors need the penalty and θ₀ they are drawn around")
             spec["random_anchors"] = anchor_seed
@@ -202,10 +203,13 @@ class Store:
 
         return self.cached(spec, train_one)
 
-    def early(self, key: str) -> dict | None:
-        """A trajectory's state after its first epoch (``early.pt``), or None if it was not kept."""
+    def early(self, key: str) -> dict:
+        """A trajectory's state after its first epoch (``early.pt``, kept for every trajectory)."""
         path = self.folder(key) / "early.pt"
-        return store.load_tensors(path, self.data.X_train.device) if path.exists() else None
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing, so the random kick cannot measure the penalty's early "
+                                    f"displacement: delete {path.parent} and rerun, which retrains it")
+        return store.load_tensors(path, self.data.X_train.device)
 
 
 def save_early(run: store.RunDir):
