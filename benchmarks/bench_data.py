@@ -8,6 +8,7 @@ Uses data/cifar-10-batches-py when it is there; otherwise it writes 50,000 rando
 official pickle format to a temporary folder. Throughputs are per image, so pnlib's 49,999
 (one image is held out as the validation split it requires) and the baseline's 50,000 compare.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def lenet_step(model, opt):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(xb), yb).backward()
         opt.step()
+
     return step
 
 
@@ -61,14 +63,23 @@ def main():
 
 def run(root):
     data = load_dataset("cifar10", root, val_size=1)
-    tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                    T.Normalize(data.mean, data.std)])
+    tf = T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(data.mean, data.std),
+        ]
+    )
     ds = CIFAR10Files(str(root), train=True, transform=tf, download=False)
     loader = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True, num_workers=2, drop_last=True)
     gen = torch.Generator().manual_seed(0)
 
     def iterate_pnlib():
-        return sum(len(yb) for _, yb in batches(data.X_train, data.y_train, 128, augment=True, generator=gen, drop_last=True))
+        return sum(
+            len(yb)
+            for _, yb in batches(data.X_train, data.y_train, 128, augment=True, generator=gen, drop_last=True)
+        )
 
     def iterate_torchvision():
         return sum(len(yb) for _, yb in loader)
@@ -95,16 +106,28 @@ def run(root):
         return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     rows = []
-    for what, fn_p, fn_t in (("data iteration only", iterate_pnlib, iterate_torchvision),
-                             ("LeNet-5 training epoch", train_pnlib, train_torchvision)):
+    for what, fn_p, fn_t in (
+        ("data iteration only", iterate_pnlib, iterate_torchvision),
+        ("LeNet-5 training epoch", train_pnlib, train_torchvision),
+    ):
         (n_p, t_p), (n_t, t_t) = timed(fn_p), timed(fn_t)
-        rows.append({"measure": what, "pnlib s": t_p, "torchvision s": t_t, "pnlib img/s": n_p / t_p,
-                     "torchvision img/s": n_t / t_t, "speed-up": (n_p / t_p) / (n_t / t_t)})
+        rows.append(
+            {
+                "measure": what,
+                "pnlib s": t_p,
+                "torchvision s": t_t,
+                "pnlib img/s": n_p / t_p,
+                "torchvision img/s": n_t / t_t,
+                "speed-up": (n_p / t_p) / (n_t / t_t),
+            }
+        )
     df = pd.DataFrame(rows).set_index("measure")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, DataLoader workers 2")
     print(df.to_string(float_format=lambda v: f"{v:.3g}"))
-    print(f"RESULT pnlib vs torchvision DataLoader: end-to-end epoch {df.loc['LeNet-5 training epoch', 'speed-up']:.1f}× "
-          f"(target ≥ 2×), data iteration {df.loc['data iteration only', 'speed-up']:.0f}× (target ≥ 10×)")
+    print(
+        f"RESULT pnlib vs torchvision DataLoader: end-to-end epoch {df.loc['LeNet-5 training epoch', 'speed-up']:.1f}× "
+        f"(target ≥ 2×), data iteration {df.loc['data iteration only', 'speed-up']:.0f}× (target ≥ 10×)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ must be identical (checked). Fashion-MNIST (padded to
 32×32 for ResNet-20) when it is installed, else generated CIFAR-format files. ``--quick`` checks
 that it runs and measures nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,21 +30,24 @@ from dataclasses import replace
 
 import pandas as pd
 import torch
-
 from datasource import fashion_or_generated
-from pnlib.train.models import build_model
-from pnlib.train.loop import TrainConfig, fit
-from pnlib.train.evaluation import evaluate
 
-ARMS = {"A: batch 1000, every epoch": dict(eval_batch_size=1000, eval_every=1),
-        "B: batch 256, every epoch": dict(eval_batch_size=256, eval_every=1),
-        "C: batch 256, every n-th": dict(eval_batch_size=256)}
+from pnlib.train.evaluation import evaluate
+from pnlib.train.loop import TrainConfig, fit
+from pnlib.train.models import build_model
+
+ARMS = {
+    "A: batch 1000, every epoch": dict(eval_batch_size=1000, eval_every=1),
+    "B: batch 256, every epoch": dict(eval_batch_size=256, eval_every=1),
+    "C: batch 256, every n-th": dict(eval_batch_size=256),
+}
 
 
 def run(model_name: str, data, cfg: TrainConfig) -> tuple[float, dict]:
     torch.manual_seed(0)
-    model = build_model(model_name, num_classes=data.num_classes, in_channels=data.in_channels,
-                        image_size=data.image_size)
+    model = build_model(
+        model_name, num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size
+    )
     t0 = time.perf_counter()
     fit(model, data, cfg, seed=0, progress=False)
     for X, y in ((data.X_val, data.y_val), (data.X_test, data.y_test)):
@@ -58,15 +62,35 @@ def main():
     torch.set_num_threads(1)
     q = args.quick
     settings = {  # model: (padded to 32, train, val, test, TrainConfig)
-        "lenet5": (False, 256 if q else 5000, 256 if q else 5000, 256 if q else 10000,
-                   TrainConfig(num_epochs=1 if q else 8, batch_size=128, lr=0.05, eval_every=4)),
-        "resnet20": (True, 128 if q else 1000, 128 if q else 1000, 128 if q else 2000,
-                     TrainConfig(num_epochs=1 if q else 6, batch_size=32, lr=0.01, augment=True, amp=True,
-                                 channels_last=True, eval_every=3))}
+        "lenet5": (
+            False,
+            256 if q else 5000,
+            256 if q else 5000,
+            256 if q else 10000,
+            TrainConfig(num_epochs=1 if q else 8, batch_size=128, lr=0.05, eval_every=4),
+        ),
+        "resnet20": (
+            True,
+            128 if q else 1000,
+            128 if q else 1000,
+            128 if q else 2000,
+            TrainConfig(
+                num_epochs=1 if q else 6,
+                batch_size=32,
+                lr=0.01,
+                augment=True,
+                amp=True,
+                channels_last=True,
+                eval_every=3,
+            ),
+        ),
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for m, (pad, n_train, n_val, n_test, base) in settings.items():
-            data = fashion_or_generated(tmp, train_size=n_train, val_size=n_val, test_size=n_test, pad_to_32=pad)
+            data = fashion_or_generated(
+                tmp, train_size=n_train, val_size=n_val, test_size=n_test, pad_to_32=pad
+            )
             run(m, data, replace(base, num_epochs=1))  # warm-up, not measured: one-time costs
             ref = None
             for arm in list(ARMS) + list(reversed(ARMS)):
@@ -74,8 +98,10 @@ def main():
                 ref = ref or state
                 same = all(torch.equal(ref[k], state[k]) for k in ref)
                 rows.append({"model": m, "arm": arm, "seconds": seconds, "same weights": same})
-                print(f"  {m} ({data.name}, {n_train} train / {n_val} val, {base.num_epochs} epochs, "
-                      f"{base.precision}) {arm}: {seconds:.1f} s, weights identical to A: {same}")
+                print(
+                    f"  {m} ({data.name}, {n_train} train / {n_val} val, {base.num_epochs} epochs, "
+                    f"{base.precision}) {arm}: {seconds:.1f} s, weights identical to A: {same}"
+                )
     table = pd.DataFrame(rows)
     if not table["same weights"].all():
         raise SystemExit("the evaluation settings changed the trained weights: a bug in fit")
@@ -83,9 +109,11 @@ def main():
     ratio = t.iloc[0] / t
     print("median seconds per trajectory (fit + final validation and test scoring), and A / arm:")
     print(pd.concat({"seconds": t, "A / arm": ratio}, axis=1).round(2).to_string())
-    print("RESULT A / arm: " + "; ".join(f"{m}: " + ", ".join(f"{a[0]} {ratio.loc[a, m]:.2f}×" for a in ARMS)
-                                         for m in settings)
-          + ("  [quick: nothing measured]" if q else ""))
+    print(
+        "RESULT A / arm: "
+        + "; ".join(f"{m}: " + ", ".join(f"{a[0]} {ratio.loc[a, m]:.2f}×" for a in ARMS) for m in settings)
+        + ("  [quick: nothing measured]" if q else "")
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ of the same repetition: a drift in machine load hits both sides of every ratio a
 is the median of those paired ratios, with its interquartile range as the spread. Prints a table
 and a final line with the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,6 @@ import statistics
 import time
 
 import numpy as np
-
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,7 @@ def make_step(model, penalty, variant, X, y, opt):
         if variant == "fused":
             penalty.apply_(0.3)
         opt.step()
+
     return step
 
 
@@ -59,8 +60,12 @@ def bench_model(name, device, rounds, steps):
     y = torch.randint(0, 10, (128,), device=device)
     penalty = PersistentPenalty(model, PenaltyConfig(granularity="neuron", kernel="gaussian", strength=0.01))
     for j in range(3):
-        penalty.add_anchor({k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
-                            for k, v in model.state_dict().items()})
+        penalty.add_anchor(
+            {
+                k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+                for k, v in model.state_dict().items()
+            }
+        )
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     variants = {v: make_step(model, penalty, v, X, y, opt) for v in ("plain", "fused", "autograd")}
     for s in variants.values():  # warm-up
@@ -74,41 +79,61 @@ def bench_model(name, device, rounds, steps):
         for v in names:
             times[v].append(time_steps(variants[v], 1, device))
     plain = np.array(times["plain"])
-    over = {v: 100 * (np.array(times[v]) / plain - 1) for v in ("fused", "autograd")}  # paired, per repetition
+    over = {
+        v: 100 * (np.array(times[v]) / plain - 1) for v in ("fused", "autograd")
+    }  # paired, per repetition
     q = {v: np.percentile(o, [25, 50, 75]) for v, o in over.items()}
     # the penalty alone, per call, as a share of the plain step and per million persistent parameters
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
-    alone = statistics.median(time_steps(lambda: penalty.apply_(0.3), steps * 5, device) for _ in range(rounds))
-    auto_alone = statistics.median(time_steps(lambda: penalty.value(0.3).backward(), steps * 5, device)
-                                   for _ in range(rounds))
+    alone = statistics.median(
+        time_steps(lambda: penalty.apply_(0.3), steps * 5, device) for _ in range(rounds)
+    )
+    auto_alone = statistics.median(
+        time_steps(lambda: penalty.value(0.3).backward(), steps * 5, device) for _ in range(rounds)
+    )
     n = penalty.num_parameters()
-    return {"model": name, "persistent params": n, "repetitions": len(plain), "plain step ms": 1e3 * np.median(plain),
-            "fused overhead %": q["fused"][1], "fused IQR %": f"[{q['fused'][0]:.1f}, {q['fused'][2]:.1f}]",
-            "autograd overhead %": q["autograd"][1], "penalty alone ms": 1e3 * alone,
-            "penalty / plain step %": 100 * alone / np.median(plain), "autograd penalty alone ms": 1e3 * auto_alone,
-            "penalty ms per 1M params": 1e3 * alone / (n / 1e6)}
+    return {
+        "model": name,
+        "persistent params": n,
+        "repetitions": len(plain),
+        "plain step ms": 1e3 * np.median(plain),
+        "fused overhead %": q["fused"][1],
+        "fused IQR %": f"[{q['fused'][0]:.1f}, {q['fused'][2]:.1f}]",
+        "autograd overhead %": q["autograd"][1],
+        "penalty alone ms": 1e3 * alone,
+        "penalty / plain step %": 100 * alone / np.median(plain),
+        "autograd penalty alone ms": 1e3 * auto_alone,
+        "penalty ms per 1M params": 1e3 * alone / (n / 1e6),
+    }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--rounds", type=int, default=5, help="repetitions = rounds × steps per model (≥ 5)")
-    ap.add_argument("--quick", action="store_true", help="a few steps only: checks that it runs, measures nothing")
+    ap.add_argument(
+        "--quick", action="store_true", help="a few steps only: checks that it runs, measures nothing"
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     steps = (2, 1) if args.quick else (40, 6)
-    rows = [bench_model("lenet5", device, args.rounds, steps[0]), bench_model("resnet20", device, args.rounds, steps[1])]
+    rows = [
+        bench_model("lenet5", device, args.rounds, steps[0]),
+        bench_model("resnet20", device, args.rounds, steps[1]),
+    ]
     df = pd.DataFrame(rows).set_index("model")
     print(df.round(3).to_string())
     le, rn = df.loc["lenet5"], df.loc["resnet20"]
-    print(f"RESULT fused penalty adds {rn['fused overhead %']:.1f}% (IQR {rn['fused IQR %']}) to a ResNet-20 step "
-          f"(target ≤ 5%) and {le['fused overhead %']:.1f}% (IQR {le['fused IQR %']}) to a LeNet-5 step (target ≤ 10%); "
-          f"the penalty alone is {rn['penalty / plain step %']:.1f}% and {le['penalty / plain step %']:.1f}% of a "
-          f"plain step; the autograd penalty costs "
-          f"{rn['autograd penalty alone ms'] / rn['penalty alone ms']:.1f}× (ResNet-20) and "
-          f"{le['autograd penalty alone ms'] / le['penalty alone ms']:.1f}× (LeNet-5) the fused one, timed alone")
+    print(
+        f"RESULT fused penalty adds {rn['fused overhead %']:.1f}% (IQR {rn['fused IQR %']}) to a ResNet-20 step "
+        f"(target ≤ 5%) and {le['fused overhead %']:.1f}% (IQR {le['fused IQR %']}) to a LeNet-5 step (target ≤ 10%); "
+        f"the penalty alone is {rn['penalty / plain step %']:.1f}% and {le['penalty / plain step %']:.1f}% of a "
+        f"plain step; the autograd penalty costs "
+        f"{rn['autograd penalty alone ms'] / rn['penalty alone ms']:.1f}× (ResNet-20) and "
+        f"{le['autograd penalty alone ms'] / le['penalty alone ms']:.1f}× (LeNet-5) the fused one, timed alone"
+    )
 
 
 if __name__ == "__main__":

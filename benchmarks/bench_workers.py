@@ -6,6 +6,7 @@ Both runs use 1 torch thread per job, so their summaries must be identical (chec
 of wall times is the speed-up of the local executor (target ≥ 1.4× on a 2-core machine).
 Fashion-MNIST when it is installed, else generated CIFAR-format files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,8 @@ import time
 import types
 
 import torch
-
 from datasource import fashion_or_generated
+
 from pnlib.experiments.executors import resolve_workers
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.grid import grid, run_grids
@@ -28,17 +29,31 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a tiny grid: checks that it runs, measures nothing")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    sizes = dict(val_size=500, train_size=1000, test_size=500) if args.quick else dict(val_size=2000, train_size=20000,
-                                                                                       test_size=2000)
+    sizes = (
+        dict(val_size=500, train_size=1000, test_size=500)
+        if args.quick
+        else dict(val_size=2000, train_size=20000, test_size=2000)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = fashion_or_generated(tmp, **sizes)
-        cfg = types.SimpleNamespace(num_epochs=1 if args.quick else 4, batch_size=128, lr=0.05, weight_decay=5e-4,
-                                    granularity="neuron", kernel="gaussian", strength=0.01, schedule="cosine", K=2)
+        cfg = types.SimpleNamespace(
+            num_epochs=1 if args.quick else 4,
+            batch_size=128,
+            lr=0.05,
+            weight_decay=5e-4,
+            granularity="neuron",
+            kernel="gaussian",
+            strength=0.01,
+            schedule="cosine",
+            K=2,
+        )
         g = {"lenet5": grid(cfg, "lenet5", "default", {})}
         seeds = 1 if args.quick else 3
         auto = resolve_workers("auto", 1)
-        print(f"{data.name}: {len(data.y_train)} train images, LeNet-5, K={cfg.K}, {cfg.num_epochs} epochs, "
-              f"{seeds} seeds; 1 thread per job; workers: 1 vs auto = {auto}")
+        print(
+            f"{data.name}: {len(data.y_train)} train images, LeNet-5, K={cfg.K}, {cfg.num_epochs} epochs, "
+            f"{seeds} seeds; 1 thread per job; workers: 1 vs auto = {auto}"
+        )
         wall, tables = {}, {}
         for workers in (1, "auto"):
             exp = Experiment(f"{tmp}/results-{workers}", data, progress=False, threads=1)
@@ -46,8 +61,10 @@ def main():
             tables[workers] = run_grids(exp, g, seeds, workers=workers)[0][COLUMNS]
             wall[workers] = time.perf_counter() - t0
     same = tables[1].equals(tables["auto"])
-    print(f"RESULT workers=auto ({auto}) ran the grid in {wall['auto']:.0f} s against {wall[1]:.0f} s with 1 worker: "
-          f"{wall[1] / wall['auto']:.2f}× (target ≥ 1.4× on 2 cores); summaries identical: {same}")
+    print(
+        f"RESULT workers=auto ({auto}) ran the grid in {wall['auto']:.0f} s against {wall[1]:.0f} s with 1 worker: "
+        f"{wall[1] / wall['auto']:.2f}× (target ≥ 1.4× on 2 cores); summaries identical: {same}"
+    )
     if not same:
         raise SystemExit("the summaries differ between 1 and several workers")
 

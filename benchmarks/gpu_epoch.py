@@ -5,6 +5,7 @@ without torch.compile. Prints images per second.
 
 ``--dry-run`` runs on the CPU with a few batches, checking imports and shapes only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,20 @@ def main():
     if device.type == "cuda":
         print(torch.cuda.get_device_name(0))
     for compile_ in (False, True):
-        cfg = TrainConfig(num_epochs=1, batch_size=128 if not args.dry_run else 50, lr=0.05, augment=True,
-                          amp=device.type == "cuda", channels_last=device.type == "cuda", compile=compile_ and not args.dry_run,
-                          checkpoint_every=0)
+        cfg = TrainConfig(
+            num_epochs=1,
+            batch_size=128 if not args.dry_run else 50,
+            lr=0.05,
+            augment=True,
+            amp=device.type == "cuda",
+            channels_last=device.type == "cuda",
+            compile=compile_ and not args.dry_run,
+            checkpoint_every=0,
+        )
         model = build_model("resnet20", 10, 3, 32)
-        if compile_ and device.type == "cuda":  # first epoch pays compilation: warm up on one epoch, time the second
+        if (
+            compile_ and device.type == "cuda"
+        ):  # first epoch pays compilation: warm up on one epoch, time the second
             fit(model, data, cfg, progress=False)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -41,8 +51,10 @@ def main():
             torch.cuda.synchronize()
         sec = time.perf_counter() - t0
         assert len(hist) == 1 and hist["train_loss"].notna().all()
-        print(f"RESULT resnet20 bf16={cfg.amp} channels_last={cfg.channels_last} compile={cfg.compile}: "
-              f"{len(data.y_train) / sec:,.0f} images/s ({sec:.1f} s for {len(data.y_train)} images)")
+        print(
+            f"RESULT resnet20 bf16={cfg.amp} channels_last={cfg.channels_last} compile={cfg.compile}: "
+            f"{len(data.y_train) / sec:,.0f} images/s ({sec:.1f} s for {len(data.y_train)} images)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,18 +21,35 @@ from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.profiles import resolve_profile
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.train.data import Data, DatasetNotFoundError, batches, load_dataset, locate
+from pnlib.train.evaluation import evaluate
 from pnlib.train.formats import DatasetError
 from pnlib.train.inits import INITS, init_model
 from pnlib.train.loop import DivergedError, TrainConfig, fit
-from pnlib.train.evaluation import evaluate
-from pnlib.train.precision import default_device
 from pnlib.train.models import MODELS, build_model, register_model
+from pnlib.train.precision import default_device
 from pnlib.train.runs import RunConfig
 
 __all__ = [
-    "INITS", "MODELS", "Data", "DatasetError", "DatasetNotFoundError", "DivergedError", "Experiment",
-    "PenaltyConfig", "PersistentPenalty", "RunConfig", "TrainConfig", "batches", "build_model",
-    "default_device", "evaluate", "fit", "init_model", "load_dataset", "locate", "register_model",
+    "INITS",
+    "MODELS",
+    "Data",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DivergedError",
+    "Experiment",
+    "PenaltyConfig",
+    "PersistentPenalty",
+    "RunConfig",
+    "TrainConfig",
+    "batches",
+    "build_model",
+    "default_device",
+    "evaluate",
+    "fit",
+    "init_model",
+    "load_dataset",
+    "locate",
+    "register_model",
     "resolve_profile",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
 """``python -m pnlib check-data --profile P NOTEBOOK...``: what ``make run`` does before it trains."""
+
 import argparse
 import sys
 

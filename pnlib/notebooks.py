@@ -4,6 +4,7 @@
 generated files); ``check`` is ``python -m pnlib check-data``, which ``make run`` runs before it
 trains anything, so that a missing dataset is reported in seconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,11 @@ from pathlib import Path
 
 import torch
 
-from pnlib.experiments import executors, profiles
-
-from pnlib.report import plots
-
 from pnlib.base import store
-from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
+from pnlib.experiments import executors, profiles
 from pnlib.experiments.experiment import Experiment
+from pnlib.report import plots
+from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
 from pnlib.train.generated import smoke_stand_in
 from pnlib.train.precision import default_device, resolve_precision
 
@@ -34,21 +33,36 @@ def load_for_profile(name: str, profile: str, root: str | Path | None = None, **
         return load_dataset(name, root, **kwargs)
     except DatasetNotFoundError:
         stand_in = smoke_stand_in(root)
-        print(f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {store.shown(stand_in)}")
+        print(
+            f"SMOKE PROFILE: no {name} dataset found; using generated CIFAR-10-format files in {store.shown(stand_in)}"
+        )
         return load_dataset("cifar10", stand_in, **kwargs)
 
 
 def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu") -> Data:
     """The dataset of a notebook's config (``dataset``, ``profile`` and the split sizes), with a
     banner that says which dataset it is when it is not the paper's CIFAR-10."""
-    data = load_for_profile(cfg.dataset, cfg.profile, val_size=cfg.val_size, train_size=cfg.train_size,
-                            test_size=cfg.test_size, pad_to_32=pad_to_32, device=device)
+    data = load_for_profile(
+        cfg.dataset,
+        cfg.profile,
+        val_size=cfg.val_size,
+        train_size=cfg.train_size,
+        test_size=cfg.test_size,
+        pad_to_32=pad_to_32,
+        device=device,
+    )
     if data.name != "cifar10":
-        print("=" * 78 + f"\nDATASET: {data.name.upper()}{' (padded to 32×32)' if pad_to_32 else ''}, NOT CIFAR-10. "
-              f"CIFAR-10 was not found (see data/README.md).\nEvery table and figure below names the dataset "
-              f"it used.\n" + "=" * 78)
-    print(f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
-          f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}")
+        print(
+            "="
+            * 78
+            + f"\nDATASET: {data.name.upper()}{' (padded to 32×32)' if pad_to_32 else ''}, NOT CIFAR-10. "
+            f"CIFAR-10 was not found (see data/README.md).\nEvery table and figure below names the dataset "
+            f"it used.\n" + "=" * 78
+        )
+    print(
+        f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
+        f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}"
+    )
     return data
 
 
@@ -75,14 +89,23 @@ def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, 
         precision, why = resolve_precision(cfg.precision, device, model)
         print(f"precision of {model}: {precision} (asked: {cfg.precision}; {why})")
     if cfg.profile != "paper":
-        print(f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
-              f"introduction for what the profile shortens. Not comparable to full-length training.")
-    return device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), executors.from_config(cfg)
+        print(
+            f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
+            f"introduction for what the profile shortens. Not comparable to full-length training."
+        )
+    return (
+        device,
+        data,
+        Experiment(cfg.results, data, progress=False, threads=cfg.threads),
+        executors.from_config(cfg),
+    )
 
 
 def needs_dataset(notebook: str | Path) -> bool:
     """Whether a notebook reads a dataset (its metadata ``pnlib.needs_dataset``)."""
-    return bool(json.loads(Path(notebook).read_text()).get("metadata", {}).get("pnlib", {}).get("needs_dataset"))
+    return bool(
+        json.loads(Path(notebook).read_text()).get("metadata", {}).get("pnlib", {}).get("needs_dataset")
+    )
 
 
 def check(profile: str, notebooks: list[str], root: str | Path | None = None) -> int:
@@ -96,12 +119,16 @@ def check(profile: str, notebooks: list[str], root: str | Path | None = None) ->
         used, found = locate("auto", root, download=True)
     except DatasetNotFoundError as exc:
         others = [nb for nb in notebooks if nb not in reading]
-        alone = (f"\nThese notebooks need no dataset; run them alone with:\n  make run NOTEBOOKS=\"{' '.join(others)}\""
-                 if others else "")
-        print(f"ERROR: {', '.join(Path(nb).stem for nb in reading)} read a dataset, and none is here: {exc}{alone}",
-              file=sys.stderr)
+        alone = (
+            f'\nThese notebooks need no dataset; run them alone with:\n  make run NOTEBOOKS="{" ".join(others)}"'
+            if others
+            else ""
+        )
+        print(
+            f"ERROR: {', '.join(Path(nb).stem for nb in reading)} read a dataset, and none is here: {exc}{alone}",
+            file=sys.stderr,
+        )
         return 2
     where = found if isinstance(found, Path) else found[0].parent
     print(f"data: {used} in {store.shown(where)} (for {', '.join(Path(nb).stem for nb in reading)})")
     return 0
-

@@ -23,7 +23,14 @@ def _single_thread():
 
 # modules that start processes (engines, workers, notebooks, a browser) or time whole benchmarks:
 # `make test` runs them, `make test-fast` leaves them out (-m "not integration")
-INTEGRATION = {"test_benchmarks", "test_browser", "test_engines", "test_executors", "test_faults", "test_notebooks"}
+INTEGRATION = {
+    "test_benchmarks",
+    "test_browser",
+    "test_engines",
+    "test_executors",
+    "test_faults",
+    "test_notebooks",
+}
 
 
 def pytest_collection_modifyitems(items):

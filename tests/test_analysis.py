@@ -10,11 +10,28 @@ def test_compare_pairs_each_seed_with_its_own_trajectory_one():
     rows = []
     for seed, (t1, sel) in enumerate([(0.5, 0.6), (0.7, 0.75), (0.6, 0.7)]):
         for method, selection, acc in (("trajectory 1", "", t1), ("persistent", "selected", sel)):
-            rows.append({"dataset": "d", "model": "m", "init": "i", "mode": "full", "method": method,
-                         "selection": selection, "seed": seed, "epochs": 3, "status": "ok", "diverged": 0, "test_acc": acc})
+            rows.append(
+                {
+                    "dataset": "d",
+                    "model": "m",
+                    "init": "i",
+                    "mode": "full",
+                    "method": method,
+                    "selection": selection,
+                    "seed": seed,
+                    "epochs": 3,
+                    "status": "ok",
+                    "diverged": 0,
+                    "test_acc": acc,
+                }
+            )
     t = analysis.compare(pd.DataFrame(rows)).set_index("method")
     assert t.loc["persistent", "diff_vs_traj1"] == pytest.approx((0.1 + 0.05 + 0.1) / 3)
-    assert t.loc["persistent", "diff_ci_low"] < t.loc["persistent", "diff_vs_traj1"] < t.loc["persistent", "diff_ci_high"]
+    assert (
+        t.loc["persistent", "diff_ci_low"]
+        < t.loc["persistent", "diff_vs_traj1"]
+        < t.loc["persistent", "diff_ci_high"]
+    )
     assert t.loc["trajectory 1", "diff_vs_traj1"] == 0.0
     shown = analysis.readable(t.reset_index(), ["dataset", "mode"])
     assert shown.iloc[1, -1].startswith("+0.0833 [")
@@ -30,7 +47,7 @@ def test_interpolation_ends_at_the_two_solutions():
     net.load_state_dict(b)
     assert curve.alpha.tolist() == [0, 0.25, 0.5, 0.75, 1.0]
     assert curve.loss.iloc[-1] == pytest.approx(nn.functional.cross_entropy(net(X), y).item())
-    assert analysis.distance_matrix({"a": a, "b": b}).loc["a", "b"] == pytest.approx(8 ** 0.5)
+    assert analysis.distance_matrix({"a": a, "b": b}).loc["a", "b"] == pytest.approx(8**0.5)
 
 
 def test_saturation_counts_the_tails():
@@ -43,20 +60,36 @@ def test_saturation_counts_the_tails():
 
 def test_a_family_declares_each_selection_against_each_baseline_in_order():
     from pnlib.report import claims
-    fam = claims.family("c", claims.side("default", "persistent", "full"),
-                        claims.equal_compute("default"), ("selected", "ensemble"), model="lenet5")
+
+    fam = claims.family(
+        "c",
+        claims.side("default", "persistent", "full"),
+        claims.equal_compute("default"),
+        ("selected", "ensemble"),
+        model="lenet5",
+    )
     assert len(fam) == 8 and [c["a"]["selection"] for c in fam] == ["selected"] * 4 + ["ensemble"] * 4
     by_method = {c["b"]["method"]: c["b"] for c in fam[4:]}
-    assert by_method["trajectory 1"]["selection"] == by_method["longer"]["selection"] == ""  # one row per seed
+    assert (
+        by_method["trajectory 1"]["selection"] == by_method["longer"]["selection"] == ""
+    )  # one row per seed
     assert by_method["restarts"]["selection"] == "ensemble" and all(c["a"]["model"] == "lenet5" for c in fam)
-    labels = claims.short_labels(fam + claims.family("c", claims.side("poor", "persistent", "full"),
-                                                     [claims.side("poor", "random kick", "full")]))
+    labels = claims.short_labels(
+        fam
+        + claims.family(
+            "c", claims.side("poor", "persistent", "full"), [claims.side("poor", "random kick", "full")]
+        )
+    )
     assert labels.label.iloc[0] == "persistent − trajectory 1 (default init)"  # the claim spans two inits
-    assert labels.label.iloc[-1] == "persistent − random kick (poor init)" and set(labels.selection) == {"selected", "ensemble"}
+    assert labels.label.iloc[-1] == "persistent − random kick (poor init)" and set(labels.selection) == {
+        "selected",
+        "ensemble",
+    }
 
 
 def test_report_names_untested_claims_and_handles_an_empty_family(capsys):
     from pnlib.report import claims
+
     found = claims.report(pd.DataFrame(columns=claims.VERDICT_COLUMNS), "header", {"alexnet": "at chance"})
     assert found.empty and list(found.columns)[:2] == ["claim", "status"]
     assert "alexnet: NOT TESTED (at chance)" in capsys.readouterr().out
@@ -74,11 +107,24 @@ def test_interval_figures_are_the_same_in_every_run():
 
     from pnlib.report import plots
     from pnlib.report.stats import mean_ci
+
     rng = np.random.default_rng(0)
-    curves = pd.DataFrame([{"alpha": a, "loss": rng.normal(1 + a * (1 - a)), "run": r, "split": "val", "seed": s}
-                           for a in (0, 0.5, 1) for r in ("x", "y") for s in range(6)])
-    sat = pd.DataFrame([{"layer": f"act{i}", "saturated": rng.uniform(), "k": k, "mode": "full", "seed": s}
-                        for i in (1, 2) for k in (1, 2) for s in range(6)])
+    curves = pd.DataFrame(
+        [
+            {"alpha": a, "loss": rng.normal(1 + a * (1 - a)), "run": r, "split": "val", "seed": s}
+            for a in (0, 0.5, 1)
+            for r in ("x", "y")
+            for s in range(6)
+        ]
+    )
+    sat = pd.DataFrame(
+        [
+            {"layer": f"act{i}", "saturated": rng.uniform(), "k": k, "mode": "full", "seed": s}
+            for i in (1, 2)
+            for k in (1, 2)
+            for s in range(6)
+        ]
+    )
     assert plots.t_interval([1.0, 2.0, 4.0]) == mean_ci([1.0, 2.0, 4.0])[1:]
 
     def pixels(fig):
@@ -87,5 +133,9 @@ def test_interval_figures_are_the_same_in_every_run():
         plt.close(fig)
         buf.seek(0)
         return mpimg.imread(buf)
-    for draw in (lambda: plots.interpolation(curves, "split", "t", hue="run"), lambda: plots.saturation(sat, "t")):
+
+    for draw in (
+        lambda: plots.interpolation(curves, "split", "t", hue="run"),
+        lambda: plots.saturation(sat, "t"),
+    ):
         np.testing.assert_array_equal(pixels(draw()), pixels(draw()))

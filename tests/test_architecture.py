@@ -1,6 +1,7 @@
 """The package's structure, checked: strict layers (import-linter, contract in pyproject.toml), no
 private name used across modules (tests and benchmarks included), no pnlib import hidden inside a
 function (the way to dodge an import circle), and no module over 350 lines."""
+
 import ast
 import subprocess
 import sys
@@ -23,12 +24,17 @@ def rel(path: Path) -> str:
 def test_the_layers_hold():
     lint = Path(sys.executable).with_name("lint-imports")
     if not lint.exists():
-        pytest.fail(f"{lint} is missing: install the test extras (pip install -e '.[test]', which make test does)")
+        pytest.fail(
+            f"{lint} is missing: install the test extras (pip install -e '.[test]', which make test does)"
+        )
     out = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, (
         "an import breaks pnlib's layers. Each module's layer is listed in pyproject.toml under "
         "[tool.importlinter]; a module may import only from layers below its own. Move the code to the "
-        "layer it belongs to, or pass what it needs in as an argument.\n" + out.stdout[-4000:] + out.stderr[-2000:])
+        "layer it belongs to, or pass what it needs in as an argument.\n"
+        + out.stdout[-4000:]
+        + out.stderr[-2000:]
+    )
 
 
 def imports_pnlib(node) -> bool:
@@ -44,8 +50,11 @@ def private_uses(path: Path) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and imports_pnlib(node):
-            found += [f"{rel(path)}:{node.lineno}: imports {a.name}" for a in node.names
-                      if a.name.startswith("_") and not a.name.startswith("__")]
+            found += [
+                f"{rel(path)}:{node.lineno}: imports {a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             owner = node.value
             while isinstance(owner, ast.Attribute):
@@ -57,8 +66,10 @@ def private_uses(path: Path) -> list[str]:
 
 def test_no_private_name_is_used_across_modules():
     found = [f for p in USERS for f in private_uses(p)]
-    assert not found, "private names used from outside their module; make them public where they are " \
-                      "defined (and say so in a docstring):\n" + "\n".join(found)
+    assert not found, (
+        "private names used from outside their module; make them public where they are "
+        "defined (and say so in a docstring):\n" + "\n".join(found)
+    )
 
 
 def hidden_imports(path: Path) -> list[str]:
@@ -66,14 +77,18 @@ def hidden_imports(path: Path) -> list[str]:
     found = []
     for fn in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found += [f"{rel(path)}:{node.lineno}: in {fn.name}()" for node in ast.walk(fn) if imports_pnlib(node)]
+            found += [
+                f"{rel(path)}:{node.lineno}: in {fn.name}()" for node in ast.walk(fn) if imports_pnlib(node)
+            ]
     return found
 
 
 def test_no_pnlib_import_inside_a_function():
     found = [f for p in PACKAGE for f in hidden_imports(p)]
-    assert not found, "pnlib imports inside functions (heavy optional packages such as torchvision, submitit " \
-                      "and dask may stay lazy; pnlib modules may not):\n" + "\n".join(found)
+    assert not found, (
+        "pnlib imports inside functions (heavy optional packages such as torchvision, submitit "
+        "and dask may stay lazy; pnlib modules may not):\n" + "\n".join(found)
+    )
 
 
 def test_modules_stay_small():

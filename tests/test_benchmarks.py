@@ -1,4 +1,5 @@
 """The GPU check must work before a GPU is lent: its dry run checks imports and shapes on CPU."""
+
 import os
 import subprocess
 import sys
@@ -9,8 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_gpu_check_dry_run():
     env = {**os.environ, "PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"], capture_output=True,
-                          text=True, env=env, timeout=600)
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "RESULT resnet20" in done.stdout and "RESULT fused penalty" in done.stdout
     assert done.stdout.rstrip().endswith("dry run ok")
@@ -19,23 +25,36 @@ def test_gpu_check_dry_run():
 def test_bench_workers_quick_runs_and_checks_identical_summaries(tmp_path):
     # no Fashion-MNIST anywhere: the benchmark must generate enough images for the sizes it asks
     env = {**os.environ, "PNLIB_DATA": str(tmp_path), "PNLIB_SYSTEM_DATASETS": str(tmp_path / "none")}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_workers.py"), "--quick"],
-                          capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_workers.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "summaries identical: True" in done.stdout
 
 
 def test_bench_precision_quick_runs_to_its_result_line():
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_precision.py"), "--quick"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_precision.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     last = done.stdout.rstrip().splitlines()[-1]
     assert last.startswith("RESULT bf16 / fp32 end to end: resnet20") and "equivalence ±0.005" in last
 
 
 def test_bench_eval_quick_runs_and_checks_identical_weights():
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_eval.py"), "--quick"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_eval.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "weights identical to A: False" not in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("RESULT A / arm: lenet5: A 1.00×")

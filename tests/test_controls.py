@@ -1,6 +1,7 @@
 """The controls and the verdict rules of issue #19: random anchors (geometry and run), the per-layer
 kick, the standard repulsive ensemble (KDE update, median heuristic), divergence counting, the
 ``identical`` verdict, the constant-difference fix of ``paired_t`` and the precondition labels."""
+
 import math
 
 import numpy as np
@@ -9,20 +10,21 @@ import pytest
 import torch
 from torch import nn
 
-from pnlib.report import claims, selection, stats
-
+from pnlib.experiments.experiment import Experiment
 from pnlib.method import kicks, repulsion
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.experiments.experiment import Experiment
-from pnlib.train.runs import RunConfig
+from pnlib.report import claims, selection, stats
 from pnlib.train.loop import TrainConfig
+from pnlib.train.runs import RunConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
 PEN = PenaltyConfig(strength=1.0, granularity="neuron")
 
 
 def cfg(**kw):
-    base = dict(model="mlp", model_kwargs={"width": 32, "depth": 1}, init="default", K=3, train=TRAIN, penalty=PEN)
+    base = dict(
+        model="mlp", model_kwargs={"width": 32, "depth": 1}, init="default", K=3, train=TRAIN, penalty=PEN
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -39,7 +41,9 @@ def test_random_anchor_keeps_every_groups_distance_from_theta0_and_forgets_the_d
     theta0 = {k: v.clone() for k, v in m.state_dict().items()}
     anchor = {k: v + 0.5 * torch.randn_like(v) for k, v in theta0.items()}
     moved = kicks.random_anchor(m, config, theta0, anchor, seed=3)
-    torch.testing.assert_close(kicks.group_norms(m, config, moved, theta0), kicks.group_norms(m, config, anchor, theta0))
+    torch.testing.assert_close(
+        kicks.group_norms(m, config, moved, theta0), kicks.group_norms(m, config, anchor, theta0)
+    )
     # the direction does not depend on the anchor's: two anchors in opposite directions at the same
     # distances give the same random anchor for the same seed
     opposite = {k: 2 * theta0[k] - anchor[k] for k in theta0}
@@ -68,10 +72,14 @@ def test_random_anchor_run_shares_trajectory_one_and_keeps_the_travel_bandwidth(
     pen.load_state_dict(stored)
     theta0, a1 = exp.theta0(c, 0), exp.solution(tr.key[0])
     anchor = {k: v[0] for k, v in pen.anchors.items()}
-    torch.testing.assert_close(kicks.group_norms(exp.model(c), c.penalty, {**theta0, **anchor}, theta0),
-                               kicks.group_norms(exp.model(c), c.penalty, a1, theta0))
-    assert not torch.allclose(anchor["net.0.weight"] if "net.0.weight" in anchor else next(iter(anchor.values())),
-                              a1["net.0.weight"] if "net.0.weight" in a1 else a1[next(iter(anchor))])
+    torch.testing.assert_close(
+        kicks.group_norms(exp.model(c), c.penalty, {**theta0, **anchor}, theta0),
+        kicks.group_norms(exp.model(c), c.penalty, a1, theta0),
+    )
+    assert not torch.allclose(
+        anchor["net.0.weight"] if "net.0.weight" in anchor else next(iter(anchor.values())),
+        a1["net.0.weight"] if "net.0.weight" in a1 else a1[next(iter(anchor))],
+    )
     with pytest.raises(ValueError, match="random-anchor"):
         exp.run("anchors", cfg(penalty=None), 0)
 
@@ -92,7 +100,7 @@ def test_median_heuristic_on_constructed_distances():
     assert float(repulsion.median_bandwidth(W)) == pytest.approx(16 / math.log(3))
     # four members: six distances 1, 2, 3, 1, 2, 1 -> sorted 1 1 1 2 2 3, median (1 + 2)/2
     W4 = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
-    assert float(repulsion.median_bandwidth(W4)) == pytest.approx(1.5 ** 2 / math.log(4))
+    assert float(repulsion.median_bandwidth(W4)) == pytest.approx(1.5**2 / math.log(4))
     with pytest.raises(ValueError, match="K ≥ 2"):
         repulsion.median_bandwidth(W[:1])
 
@@ -117,17 +125,22 @@ def test_standard_repulsive_ensemble_starts_from_the_restarts_inits(tiny_data, t
     assert "kernel_mass" in hist and hist.kernel_mass.between(0, 2).all()
     # with the repulsion, the members end farther apart than the restarts that start where they do
     exp.run("restarts", plain, 0)
+
     def spread(method):
-        s = [torch.cat([v.reshape(-1) for v in exp.solution(k).values()]) for k in exp.trajectories(method, plain, 0).key]
+        s = [
+            torch.cat([v.reshape(-1) for v in exp.solution(k).values()])
+            for k in exp.trajectories(method, plain, 0).key
+        ]
         return float((s[0] - s[1]).norm())
+
     assert spread("repulsive") != spread("restarts")
 
 
 # -- verdicts: identical, constant differences, divergence, preconditions ------------------------
 def test_paired_t_constant_difference_uses_the_exact_sign_test():
     est, p, interval, n, tost = stats.paired_t([0.6] * 5, [0.5] * 5)
-    assert est == pytest.approx(0.1) and p == pytest.approx(2 * 0.5 ** 5) and n == 5
-    assert tost(0.2) == pytest.approx(0.5 ** 5) and tost(0.05) == 1.0
+    assert est == pytest.approx(0.1) and p == pytest.approx(2 * 0.5**5) and n == 5
+    assert tost(0.2) == pytest.approx(0.5**5) and tost(0.05) == 1.0
     assert stats.paired_t([0.5] * 3, [0.5] * 3)[1] == 1.0
     # with two seeds a constant difference is no longer "proof": p = 0.5
     assert stats.paired_t([0.6, 0.7], [0.5, 0.6])[1] == pytest.approx(0.5)
@@ -137,19 +150,32 @@ def summary_rows(values: dict, diverged: dict | None = None, selected_k: dict | 
     rows = []
     for method, vals in values.items():
         for seed, v in enumerate(vals):
-            rows.append({"init": "default", "method": method, "mode": "full" if method == "persistent" else "",
-                         "selection": "" if method in ("trajectory 1", "longer") else "selected", "seed": seed,
-                         "test_acc": v, "status": "ok" if np.isfinite(v) else "diverged",
-                         "diverged": (diverged or {}).get(method, [0] * len(vals))[seed],
-                         "selected_k": (selected_k or {}).get(method, [np.nan] * len(vals))[seed]})
+            rows.append(
+                {
+                    "init": "default",
+                    "method": method,
+                    "mode": "full" if method == "persistent" else "",
+                    "selection": "" if method in ("trajectory 1", "longer") else "selected",
+                    "seed": seed,
+                    "test_acc": v,
+                    "status": "ok" if np.isfinite(v) else "diverged",
+                    "diverged": (diverged or {}).get(method, [0] * len(vals))[seed],
+                    "selected_k": (selected_k or {}).get(method, [np.nan] * len(vals))[seed],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_identical_sides_are_identical_not_equivalent_and_leave_the_holm_family():
-    s = summary_rows({"trajectory 1": [0.5, 0.6, 0.7], "persistent": [0.5, 0.6, 0.7], "longer": [0.52, 0.61, 0.74]},
-                     selected_k={"persistent": [1, 1, 1]})
-    fam = claims.family("c", claims.side("default", "persistent", "full"),
-                        [claims.side("default", "trajectory 1"), claims.side("default", "longer")])
+    s = summary_rows(
+        {"trajectory 1": [0.5, 0.6, 0.7], "persistent": [0.5, 0.6, 0.7], "longer": [0.52, 0.61, 0.74]},
+        selected_k={"persistent": [1, 1, 1]},
+    )
+    fam = claims.family(
+        "c",
+        claims.side("default", "persistent", "full"),
+        [claims.side("default", "trajectory 1"), claims.side("default", "longer")],
+    )
     v = claims.verdict_table(s, fam, margin=0.005)
     assert v.verdict.tolist()[0] == "identical"
     assert "selection chose trajectory 1 on both sides in 3 of 3 seeds" in v.note[0]
@@ -157,21 +183,26 @@ def test_identical_sides_are_identical_not_equivalent_and_leave_the_holm_family(
 
 
 def test_a_run_with_one_surviving_trajectory_counts_its_diverged_ones_and_is_not_tested():
-    s = summary_rows({"trajectory 1": [0.5, 0.6, 0.7], "persistent": [0.6, 0.7, 0.8], "longer": [0.5, 0.6, 0.7]},
-                     diverged={"persistent": [2, 0, 1]})
+    s = summary_rows(
+        {"trajectory 1": [0.5, 0.6, 0.7], "persistent": [0.6, 0.7, 0.8], "longer": [0.5, 0.6, 0.7]},
+        diverged={"persistent": [2, 0, 1]},
+    )
     fam = claims.family("c", claims.side("default", "persistent", "full"), [claims.side("default", "longer")])
     v = claims.verdict_table(s, fam, margin=0.005)
     assert v.diverged_a[0] == 3 and v.diverged_b[0] == 0 and "side a lost 3 trajectories" in v.note[0]
     found = claims.conclusions(v, converged=True)
     assert found.status[0] == "not tested" and "3 trajectories to divergence" in found.why[0]
     from pnlib.report.analysis import compare
+
     table = compare(s.assign(dataset="d", model="m", epochs=1, K=3))
     assert int(table[table.method == "persistent"].diverged.iloc[0]) == 3
 
 
 def test_precondition_labels():
     s = summary_rows({"trajectory 1": [0.5, 0.6, 0.7, 0.5], "persistent": [0.6, 0.71, 0.8, 0.62]})
-    fam = claims.family("c", claims.side("default", "persistent", "full"), [claims.side("default", "trajectory 1")])
+    fam = claims.family(
+        "c", claims.side("default", "persistent", "full"), [claims.side("default", "trajectory 1")]
+    )
     v = claims.verdict_table(s, fam, margin=0.005)
     assert claims.conclusions(v, converged=None).why[0] == "no pilot was run for the trajectory length"
     assert claims.conclusions(v, converged=False).status[0] == "not tested"
@@ -180,8 +211,11 @@ def test_precondition_labels():
 
 def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_comparison():
     s = summary_rows({"trajectory 1": [0.1] * 4, "persistent": [0.5, 0.6, 0.7, 0.55], "longer": [0.1] * 4})
-    fam = claims.family("c", claims.side("default", "persistent", "full"),
-                        [claims.side("default", "trajectory 1"), claims.side("default", "longer")])
+    fam = claims.family(
+        "c",
+        claims.side("default", "persistent", "full"),
+        [claims.side("default", "trajectory 1"), claims.side("default", "longer")],
+    )
     v = claims.verdict_table(s, fam, margin=0.005)
     assert v.repeats.tolist() == ["", v.comparison[0]]
     assert claims.conclusions(v, converged=True).distinct[0] == 1
@@ -189,16 +223,38 @@ def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_c
 
 def test_sensitivity_chooses_on_the_ensemble_and_reports_ties():
     from pnlib.method.persistence import PenaltyConfig as P
+
     settings = {"a": P(strength=0.01), "b": P(strength=0.1), "c": P(strength=1.0)}
     rows = []
     for label, ens in zip(settings, (0.80, 0.82, 0.82)):
         for seed in (1000, 1001, 1002):
-            rows += [{"mode": label, "method": "persistent", "selection": "selected", "val_acc": 0.79, "selected_k": 1,
-                      "seed": seed, "status": "ok", "diverged": 0},
-                     {"mode": label, "method": "persistent", "selection": "ensemble", "val_acc": ens, "seed": seed,
-                      "status": "ok", "diverged": 0}]
+            rows += [
+                {
+                    "mode": label,
+                    "method": "persistent",
+                    "selection": "selected",
+                    "val_acc": 0.79,
+                    "selected_k": 1,
+                    "seed": seed,
+                    "status": "ok",
+                    "diverged": 0,
+                },
+                {
+                    "mode": label,
+                    "method": "persistent",
+                    "selection": "ensemble",
+                    "val_acc": ens,
+                    "seed": seed,
+                    "status": "ok",
+                    "diverged": 0,
+                },
+            ]
     best, table = selection.sensitivity(pd.DataFrame(rows), settings)
-    assert best == "b" and table.tied.tolist() == [False, True, True] and table.chosen.tolist() == [False, True, False]
+    assert (
+        best == "b"
+        and table.tied.tolist() == [False, True, True]
+        and table.chosen.tolist() == [False, True, False]
+    )
     assert table["selected trajectory 1"].tolist() == [3, 3, 3]
     # a setting that diverged on a tuning seed is never chosen
     rows[-1]["diverged"] = rows[-2]["diverged"] = 1

@@ -8,12 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pnlib.train import data as D
 from pnlib import notebooks
-from pnlib.train.formats import DatasetError
-from pnlib.train.data import (DATASETS, Data, DatasetNotFoundError, augment_batch, batches,
-                        load_dataset)
-from pnlib.train.formats import unpickle
+from pnlib.train import data as D
+from pnlib.train.data import DATASETS, Data, DatasetNotFoundError, augment_batch, batches, load_dataset
+from pnlib.train.formats import DatasetError, unpickle
 from pnlib.train.generated import write_fake_cifar10, write_fake_idx
 
 
@@ -81,9 +79,16 @@ def test_split_sizes_disjoint_deterministic(cifar_root):
     _norm_check(s.X_train)
 
 
-@pytest.mark.parametrize("kwargs,param", [({"val_size": 0}, "val_size"), ({"val_size": 300}, "val_size"),
-                                          ({"train_size": 0}, "train_size"), ({"test_size": -1}, "test_size"),
-                                          ({"train_size": 10_000}, "train_size")])
+@pytest.mark.parametrize(
+    "kwargs,param",
+    [
+        ({"val_size": 0}, "val_size"),
+        ({"val_size": 300}, "val_size"),
+        ({"train_size": 0}, "train_size"),
+        ({"test_size": -1}, "test_size"),
+        ({"train_size": 10_000}, "train_size"),
+    ],
+)
 def test_bad_sizes(cifar_root, kwargs, param):
     with pytest.raises(ValueError, match=param):
         load_dataset("cifar10", cifar_root, **{"val_size": 10, **kwargs})
@@ -188,7 +193,7 @@ def test_batches_cover_each_index_once():
 
 def _slow_crop_flip(x, oy, ox, flip, pad=4):
     p = F.pad(x, (pad, pad, pad, pad))
-    c = p[:, oy:oy + x.shape[1], ox:ox + x.shape[2]]
+    c = p[:, oy : oy + x.shape[1], ox : ox + x.shape[2]]
     return c.flip(-1) if flip else c
 
 
@@ -199,8 +204,13 @@ def test_augment_matches_slow_reference():
     assert torch.equal(out, augment_batch(X, torch.Generator().manual_seed(1)))
     found = []
     for i in range(64):
-        hits = [(oy, ox, f) for oy in range(9) for ox in range(9) for f in (False, True)
-                if torch.equal(out[i], _slow_crop_flip(X[i], oy, ox, f))]
+        hits = [
+            (oy, ox, f)
+            for oy in range(9)
+            for ox in range(9)
+            for f in (False, True)
+            if torch.equal(out[i], _slow_crop_flip(X[i], oy, ox, f))
+        ]
         assert len(hits) == 1, f"sample {i}: {hits}"
         found.append(hits[0])
     flips = {f for _, _, f in found}
@@ -247,6 +257,7 @@ def offline(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise socket.gaierror(-2, "Name or service not known (offline test)")
+
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
@@ -262,10 +273,12 @@ def test_offline_with_nothing_installed_says_what_to_do(tmp_path, no_system_fash
 
 class _FakeDownloader:
     """Stands in for a torchvision dataset class: 'downloads' generated files into root."""
+
     calls: list = []
 
     def __init__(self, root, train, download):
         import socket
+
         type(self).calls.append((type(self).__name__, socket.getdefaulttimeout()))
         self.write(root)
 
@@ -276,6 +289,7 @@ class FakeCIFAR10(_FakeDownloader):
 
 def test_auto_downloads_cifar10_first_with_a_short_timeout(tmp_path, no_system_fashion, monkeypatch):
     import torchvision
+
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     _FakeDownloader.calls = []
     d = load_dataset("auto", tmp_path, val_size=50, download=True)
@@ -286,6 +300,7 @@ def test_auto_downloads_cifar10_first_with_a_short_timeout(tmp_path, no_system_f
 
 def test_auto_order_local_fashion_before_any_download(tmp_path, no_system_fashion, monkeypatch):
     import torchvision
+
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     _FakeDownloader.calls = []
     write_fake_idx(tmp_path, n_train=300, n_test=40)
@@ -301,6 +316,9 @@ def test_make_run_data_check(tmp_path, no_system_fashion, offline, capsys):
     err = capsys.readouterr().err
     free = " ".join(nb for nb in nbs if nb not in reading)
     assert f'make run NOTEBOOKS="{free}"' in err and "sudo apt-get install dataset-fashion-mnist" in err
-    assert notebooks.check("smoke", nbs, tmp_path) == 0 and notebooks.check("cpu", [free.split()[0]], tmp_path) == 0
+    assert (
+        notebooks.check("smoke", nbs, tmp_path) == 0
+        and notebooks.check("cpu", [free.split()[0]], tmp_path) == 0
+    )
     write_fake_idx(tmp_path, n_train=300, n_test=40)
     assert notebooks.check("cpu", nbs, tmp_path) == 0 and "fashion_mnist" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 Debian machine), a dask cluster of the command-line programs (``dask scheduler`` and two ``dask
 worker``), each compared with the serial grid. Skipped, with the reason, where the engine is absent.
 ``.ci/run`` starts Slurm before ``make test`` and stops it after."""
+
 import json
 import os
 import shutil
@@ -14,14 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from pnlib.experiments import executors
+from test_executors import KEYS, data_root, launch_grid, summary, tiny_grid, trained_keys  # noqa: F401  (the same grids as the stand-ins)
 
 from pnlib.base import store
+from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.grid import run_grids
-
-from test_executors import KEYS, launch_grid, data_root, summary, tiny_grid, trained_keys  # noqa: F401  (the same grids as the stand-ins)
 
 
 def _slurm_up() -> str:
@@ -49,15 +48,20 @@ def test_slurm_grid_gives_the_serial_summary_and_trains_each_trajectory_once(ser
     pd.testing.assert_frame_equal(got, serial[0])
     keys = trained_keys(tmp_path)
     assert len(keys) == len(set(keys)) == len(trained_keys(serial[1]))
-    assert list((tmp_path / "submitit").glob("*_log.out")), "the jobs ran through sbatch, with submitit's logs"
+    assert list((tmp_path / "submitit").glob("*_log.out")), (
+        "the jobs ran through sbatch, with submitit's logs"
+    )
 
 
 @slurm_only
 def test_a_job_that_raises_on_slurm_is_a_failed_row_with_its_error(tiny_data, tmp_path):
     import dataclasses
+
     g = tiny_grid()
     g["mlp"]["broken"] = dataclasses.replace(g["mlp"]["full"], model_kwargs={"depth": 1, "width": 0})
-    s, _ = run_grids(Experiment(tmp_path, tiny_data, progress=False, threads=1), g, 1, executor="slurm", slurm=SLURM)
+    s, _ = run_grids(
+        Experiment(tmp_path, tiny_data, progress=False, threads=1), g, 1, executor="slurm", slurm=SLURM
+    )
     broken = s[s["mode"] == "broken"]
     assert (broken.status == "failed").all() and broken.error.str.contains("width must be an integer").all()
     assert (s[s["mode"] != "broken"].status == "ok").all()
@@ -68,12 +72,17 @@ def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(
     ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv", seeds=1)
     assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
     # every Slurm job pauses 60 s in its first checkpoint write: mid-trajectory, with a checkpoint to resume
-    env = {**os.environ, store.PAUSE_ENV: "checkpoint.pt:20:1"}  # every job pauses 20 s in its first checkpoint write
+    env = {
+        **os.environ,
+        store.PAUSE_ENV: "checkpoint.pt:20:1",
+    }  # every job pauses 20 s in its first checkpoint write
     p = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "cut.csv", env=env, seeds=1)
     victim = None
     for _ in range(600):  # a running job that has begun its first checkpoint: mid-trajectory
         begun = list((tmp_path / "cut" / "trajectories").rglob("*checkpoint*"))
-        jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True).stdout.split()
+        jobs = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True
+        ).stdout.split()
         if begun and jobs:
             victim = jobs[0]
             break
@@ -91,7 +100,9 @@ def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(
     assert (first.status == "failed").any() and first.error.str.contains("slurm job").any(), first
     again = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "again.csv", seeds=1)
     assert again.wait(timeout=600) == 0, again.stdout.read()[-3000:]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS])
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS]
+    )
 
 
 # -- a real dask cluster: the command-line scheduler and two workers on loopback -----------------------
@@ -101,19 +112,52 @@ def dask_cluster(tmp_path):
     if not dask.exists():
         pytest.skip(f"no dask command next to {sys.executable} (pip install distributed)")
     sched_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(sched_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                str(dask),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     for _ in range(100):
         if sched_file.exists() and sched_file.stat().st_size:
             break
         time.sleep(0.1)
     address = json.loads(sched_file.read_text())["address"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [subprocess.Popen([str(dask), "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                                 "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [
+                str(dask),
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     procs += workers
     from distributed import Client
+
     with Client(address, timeout=30) as c:
         c.wait_for_workers(2, timeout=60)
     yield address, workers
@@ -134,7 +178,9 @@ def test_a_real_dask_cluster_gives_the_serial_summary(dask_cluster, serial, tiny
     assert len(trained_keys(tmp_path)) == len(set(trained_keys(tmp_path))) == len(trained_keys(serial[1]))
 
 
-def test_killing_a_dask_worker_mid_grid_finishes_and_a_rerun_matches(dask_cluster, serial, tiny_data, tmp_path):
+def test_killing_a_dask_worker_mid_grid_finishes_and_a_rerun_matches(
+    dask_cluster, serial, tiny_data, tmp_path
+):
     address, workers = dask_cluster
     log = tmp_path / "trained.log"
 

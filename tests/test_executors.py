@@ -1,5 +1,6 @@
 """The grid on every engine gives the serial result; a shared results folder trains each trajectory
 once; a killed worker resumes; a failing job is a row; nothing in a results folder runs code."""
+
 import dataclasses
 import json
 import os
@@ -15,15 +16,23 @@ import pandas as pd
 import pytest
 import torch
 
-from pnlib.experiments import executors
-
 from pnlib.base import store
+from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.grid import grid, run_grids
 
 KEYS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
-CFG = types.SimpleNamespace(num_epochs=1, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
-                            kernel="gaussian", strength=1.0, schedule="cosine", K=2)
+CFG = types.SimpleNamespace(
+    num_epochs=1,
+    batch_size=50,
+    lr=0.05,
+    weight_decay=0.0,
+    granularity="neuron",
+    kernel="gaussian",
+    strength=1.0,
+    schedule="cosine",
+    K=2,
+)
 
 
 def tiny_grid():
@@ -45,9 +54,15 @@ def serial(tiny_data, tmp_path_factory):
     return summary(tiny_data, root, workers=1), root
 
 
-@pytest.mark.parametrize("engine", [dict(executor="local", workers=2),
-                                    dict(executor="slurm", slurm=executors.Slurm(cluster="local")),
-                                    dict(executor="dask", workers=2)], ids=["local-2", "submitit-local", "dask-2"])
+@pytest.mark.parametrize(
+    "engine",
+    [
+        dict(executor="local", workers=2),
+        dict(executor="slurm", slurm=executors.Slurm(cluster="local")),
+        dict(executor="dask", workers=2),
+    ],
+    ids=["local-2", "submitit-local", "dask-2"],
+)
 def test_every_engine_gives_the_serial_summary(engine, serial, tiny_data, tmp_path):
     got = summary(tiny_data, tmp_path, **engine)
     pd.testing.assert_frame_equal(got, serial[0])
@@ -57,8 +72,13 @@ def test_every_engine_gives_the_serial_summary(engine, serial, tiny_data, tmp_pa
 
 def test_who_trained_each_trajectory_is_recorded(serial):
     metrics = [json.loads(p.read_text()) for p in (serial[1] / "trajectories").glob("*/metrics.json")]
-    assert metrics and all({"host", "pid", "worker", "start", "end", "threads"} <= set(m["trained_by"]) for m in metrics)
-    assert all(m["trained_by"]["threads"] == 1 and m["trained_by"]["start"] <= m["trained_by"]["end"] for m in metrics)
+    assert metrics and all(
+        {"host", "pid", "worker", "start", "end", "threads"} <= set(m["trained_by"]) for m in metrics
+    )
+    assert all(
+        m["trained_by"]["threads"] == 1 and m["trained_by"]["start"] <= m["trained_by"]["end"]
+        for m in metrics
+    )
 
 
 SCRIPT = textwrap.dedent("""
@@ -87,13 +107,19 @@ def launch_grid(tmp_path, data_root, results, workers, out, env=None, seeds=2):
     """The grid above in a fresh (unbuffered) process: ``workers`` local workers, or ``"slurm"``."""
     script = tmp_path / "grid.py"
     script.write_text(SCRIPT)
-    return subprocess.Popen([sys.executable, "-u", str(script), str(data_root), str(results), str(workers), str(out),
-                             str(seeds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-u", str(script), str(data_root), str(results), str(workers), str(out), str(seeds)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     from pnlib.train.generated import write_fake_cifar10
+
     root = tmp_path_factory.mktemp("data")
     write_fake_cifar10(root, n_per_batch=60, n_test=100, seed=0)
     return root
@@ -114,7 +140,10 @@ def test_two_processes_on_one_folder_train_each_trajectory_once(tmp_path, data_r
 def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root):
     ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv")
     assert ref.wait(timeout=600) == 0
-    env = {**os.environ, store.PAUSE_ENV: "checkpoint.pt:120:1"}  # a worker pauses in its first checkpoint write
+    env = {
+        **os.environ,
+        store.PAUSE_ENV: "checkpoint.pt:120:1",
+    }  # a worker pauses in its first checkpoint write
     p = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
     victim = None
     for line in p.stdout:
@@ -128,7 +157,9 @@ def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root
     assert (first.status == "failed").any() and first.error.str.contains("worker lost").any()
     again = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "again.csv")
     assert again.wait(timeout=600) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS])
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "again.csv")[KEYS], pd.read_csv(tmp_path / "ref.csv")[KEYS]
+    )
     assert not list((tmp_path / "killed").rglob(".*.tmp"))  # the dead writer's temporary is gone
 
 
@@ -154,14 +185,17 @@ def test_a_planted_pickle_in_a_results_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="refused to load.*could run code"):
         store.load_tensors(path)
     assert not (tmp_path / "pwned").exists()
-    store.save_tensors(tmp_path / "ok.pt", {"model": {"w": torch.ones(2)}, "epoch": 3, "history": [{"loss": 0.5}]})
+    store.save_tensors(
+        tmp_path / "ok.pt", {"model": {"w": torch.ones(2)}, "epoch": 3, "history": [{"loss": 0.5}]}
+    )
     assert store.load_tensors(tmp_path / "ok.pt")["history"] == [{"loss": 0.5}]
 
 
 def test_only_dead_writers_temporaries_are_removed(tmp_path):
     live = tmp_path / f".model.pt.{store.HOST}.{os.getpid()}.abcd1234.tmp"
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout.strip()
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     dead = tmp_path / f".model.pt.{store.HOST}.{dead_pid}.efgh5678.tmp"
     foreign = tmp_path / ".model.pt.otherhost.1.ijkl9012.tmp"
     for p in (live, dead, foreign):
@@ -195,10 +229,12 @@ def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data)
     """Reused runs come back from CSV, where an empty mode or selection reads as NaN: the
     comparison must still hold trajectory 1 and the longer run."""
     from pnlib.report import analysis
+
     again = summary(tiny_data, serial[1], workers=1)
     pd.testing.assert_frame_equal(again, serial[0], check_dtype=False)
-    table = analysis.compare(run_grids(Experiment(serial[1], tiny_data, progress=False, threads=1),
-                                       tiny_grid(), 2, workers=1)[0])
+    table = analysis.compare(
+        run_grids(Experiment(serial[1], tiny_data, progress=False, threads=1), tiny_grid(), 2, workers=1)[0]
+    )
     assert {"trajectory 1", "longer", "restarts", "persistent", "re-runs from θ₀"} == set(table.method)
 
 
@@ -206,8 +242,13 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
     from torch import nn
 
     from pnlib.train.models import register_model, unregister_model
-    register_model("tiny_exec_net", lambda num_classes, in_channels, image_size:
-                   nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, num_classes)))
+
+    register_model(
+        "tiny_exec_net",
+        lambda num_classes, in_channels, image_size: nn.Sequential(
+            nn.Flatten(), nn.Linear(in_channels * image_size**2, num_classes)
+        ),
+    )
     try:
         g = {"t": grid(CFG, "tiny_exec_net", "default", {})}
         exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
@@ -220,6 +261,7 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
 
 def test_a_job_of_an_unknown_method_is_failed_rows_not_a_crash(tiny_data, tmp_path):
     from pnlib.experiments import grid as G
+
     exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
     job = G.cell_jobs(exp, [("foo", "", next(iter(tiny_grid().values()))["full"])], [0])[0]
     rows = G.run_job(job, tiny_data)

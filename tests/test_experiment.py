@@ -5,17 +5,23 @@ import textwrap
 import pandas as pd
 import pytest
 
-from pnlib.method.persistence import PenaltyConfig
 from pnlib.experiments.experiment import Experiment
-from pnlib.train.runs import RunConfig
+from pnlib.method.persistence import PenaltyConfig
 from pnlib.train.loop import TrainConfig
+from pnlib.train.runs import RunConfig
 
 TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
 
 
 def cfg(**kw):
-    base = dict(model="mlp", model_kwargs={"width": 32, "depth": 1}, init="default", K=3, train=TRAIN,
-                penalty=PenaltyConfig(strength=1.0))
+    base = dict(
+        model="mlp",
+        model_kwargs={"width": 32, "depth": 1},
+        init="default",
+        K=3,
+        train=TRAIN,
+        penalty=PenaltyConfig(strength=1.0),
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -25,12 +31,25 @@ def test_every_trajectory_starts_bitwise_at_theta0(tiny_data, tmp_path):
     trajs = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
     theta0 = exp.theta0(cfg(), 0)
     from pnlib.base.store import state_hash
+
     assert (trajs["start_hash"] == state_hash(theta0)).all() and len(trajs) == 3
     assert trajs["key"].nunique() == 3
     assert rows["method"].tolist() == ["trajectory 1", "persistent", "persistent"]
     assert rows["selection"].tolist() == ["", "selected", "ensemble"]
-    assert set(rows.columns) >= {"dataset", "model", "init", "mode", "method", "K", "seed", "epochs",
-                                 "val_acc", "test_acc", "val_loss", "test_loss"}
+    assert set(rows.columns) >= {
+        "dataset",
+        "model",
+        "init",
+        "mode",
+        "method",
+        "K",
+        "seed",
+        "epochs",
+        "val_acc",
+        "test_acc",
+        "val_loss",
+        "test_loss",
+    }
     assert rows.loc[rows.selection == "selected", "epochs"].item() == 3 * TRAIN.num_epochs
 
 
@@ -42,6 +61,7 @@ def test_penalty_pushes_trajectory_two_away_from_anchor_one(tiny_data, tmp_path)
         t = pd.read_csv(next((tmp_path / f"s{strength}").glob("persistent-*/trajectories.csv")))
         a, b = exp.solution(t.key[0]), exp.solution(t.key[1])
         return sum((a[k] - b[k]).square().sum() for k in a).sqrt().item()
+
     assert end_distance(5.0) > 1.5 * end_distance(0.0)
 
 
@@ -72,6 +92,7 @@ def test_same_seed_twice_gives_identical_metrics(tiny_data, tmp_path):
 def test_a_committed_run_without_its_trajectories_retrains_them_identically(tiny_data, tmp_path):
     """A fresh clone has run folders (committed) but no trajectories (gitignored tensors)."""
     import shutil
+
     exp = Experiment(tmp_path, tiny_data, progress=False)
     first = exp.run("persistent", cfg(), seed=2)
     shutil.rmtree(tmp_path / "trajectories")
@@ -115,6 +136,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, tmp_path):
     from pnlib.train.generated import write_fake_cifar10
+
     write_fake_cifar10(tmp_path / "data", n_per_batch=60, n_test=100, seed=0)
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
@@ -135,12 +157,15 @@ def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, t
     assert again == ref
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"model": "vgg16"}, "unknown model 'vgg16'; allowed: mlp, lenet5"),
-    ({"init": "he"}, "unknown init 'he'; allowed: default, kaiming"),
-    ({"K": 0}, r"K \(trajectories per run\) must be an integer ≥ 1; got 0"),
-    ({"start": "random"}, "unknown start 'random'; allowed: init, previous"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"model": "vgg16"}, "unknown model 'vgg16'; allowed: mlp, lenet5"),
+        ({"init": "he"}, "unknown init 'he'; allowed: default, kaiming"),
+        ({"K": 0}, r"K \(trajectories per run\) must be an integer ≥ 1; got 0"),
+        ({"start": "random"}, "unknown start 'random'; allowed: init, previous"),
+    ],
+)
 def test_bad_run_settings_are_refused_before_training(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cfg(**kwargs)
@@ -148,13 +173,17 @@ def test_bad_run_settings_are_refused_before_training(kwargs, match):
 
 def test_bad_pattern_is_refused_before_training(tiny_data, tmp_path):
     bad = cfg(penalty=PenaltyConfig(include=("features.*",)))
-    with pytest.raises(ValueError, match=r"include pattern 'features\.\*' selects no Conv/Linear module; module names are: hidden\.0, out"):
+    with pytest.raises(
+        ValueError,
+        match=r"include pattern 'features\.\*' selects no Conv/Linear module; module names are: hidden\.0, out",
+    ):
         Experiment(tmp_path, tiny_data, progress=False).run("persistent", bad, seed=0)
     assert not (tmp_path / "trajectories").exists()  # refused before any training
 
 
 def test_previous_start_ablation_starts_from_the_last_solution(tiny_data, tmp_path):
     from pnlib.base.store import state_hash
+
     exp = Experiment(tmp_path, tiny_data, progress=False)
     exp.run("persistent", cfg(K=2, start="previous"), seed=0)
     t = exp.trajectories("persistent", cfg(K=2, start="previous"), 0)
@@ -165,8 +194,13 @@ def test_one_results_folder_serves_datasets_of_different_shapes(tiny_data, tmp_p
     """θ₀ is cached per architecture, and the architecture follows the data's shape: a folder used
     first with 3-channel images, then with 1-channel ones, draws a fitting θ₀ for each."""
     import dataclasses
-    gray = dataclasses.replace(tiny_data, X_train=tiny_data.X_train[:, :1], X_val=tiny_data.X_val[:, :1],
-                               X_test=tiny_data.X_test[:, :1])
+
+    gray = dataclasses.replace(
+        tiny_data,
+        X_train=tiny_data.X_train[:, :1],
+        X_val=tiny_data.X_val[:, :1],
+        X_test=tiny_data.X_test[:, :1],
+    )
     c = cfg(model="lenet5", model_kwargs={}, K=1, penalty=None)
     for data in (tiny_data, gray):
         rows = Experiment(tmp_path, data, progress=False).run("longer", c, seed=0)

@@ -4,6 +4,7 @@ It must complete with metrics identical to an uninterrupted run, and leave no to
 The kill points use the write hook in ``pnlib.base.store`` (``PNLIB_TEST_PAUSE_IN_WRITE``), which
 pauses half-way through the nth write of a file, so every kill lands at a known place.
 """
+
 import json
 import os
 import signal
@@ -36,9 +37,9 @@ SCRIPT = textwrap.dedent("""
 
 # (file name, nth write of it): where the kill lands
 KILL_POINTS = {
-    "during trajectory 1": ("checkpoint.pt", 1),     # trajectory 1, after its first epoch
-    "between trajectories": ("anchors.pt", 1),       # trajectory 1 done, trajectory 2 not started
-    "during trajectory 2": ("checkpoint.pt", 3),     # trajectory 2, after its first epoch
+    "during trajectory 1": ("checkpoint.pt", 1),  # trajectory 1, after its first epoch
+    "between trajectories": ("anchors.pt", 1),  # trajectory 1 done, trajectory 2 not started
+    "during trajectory 2": ("checkpoint.pt", 3),  # trajectory 2, after its first epoch
     "while writing a trajectory's metrics": ("metrics.json", 2),
     "while writing the run summary": ("summary.csv", 1),
 }
@@ -100,4 +101,6 @@ def test_finished_trajectories_are_not_retrained(setup, tmp_path):
     done_before = {p.parent.name: p.stat().st_mtime_ns for p in out.rglob("metrics.json")}
     assert len(done_before) == 2
     assert run(root, out) == ref
-    assert {p.parent.name: p.stat().st_mtime_ns for p in out.rglob("metrics.json") if p.parent.name in done_before} == done_before
+    assert {
+        p.parent.name: p.stat().st_mtime_ns for p in out.rglob("metrics.json") if p.parent.name in done_before
+    } == done_before

@@ -1,6 +1,7 @@
 """The one training loop reproduces, bitwise, what ``fit`` and the repulsive ensemble's own loop
-gave before the redesign (golden values in tests/data/loop_golden.json, made at eeaae7e by
-tests/data/make_loop_golden.py), and every cache key stays what it was (keys_golden.json)."""
+gave before the redesign (golden values in tests/data/loop_golden.json, made at eeaae7e by that
+commit's tests/data/make_loop_golden.py), and every cache key is what keys_golden.json holds."""
+
 import hashlib
 import json
 import os
@@ -14,13 +15,13 @@ import torch
 
 from pnlib.base import store
 from pnlib.experiments.baselines import RepulsiveHook
-from pnlib.train.data import load_dataset
 from pnlib.experiments.experiment import Experiment
-from pnlib.train.generated import write_fake_cifar10
-from pnlib.train.models import build_model
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.train.runs import RunConfig
+from pnlib.train.data import load_dataset
+from pnlib.train.generated import write_fake_cifar10
 from pnlib.train.loop import TrainConfig, fit, train
+from pnlib.train.models import build_model
+from pnlib.train.runs import RunConfig
 
 GOLDEN = Path(__file__).parent / "data"
 
@@ -83,8 +84,12 @@ def like_golden(hists, states, want, exact: bool):
             assert columns(h, g) == g
         else:
             for c in g:
-                assert np.allclose(np.asarray(h[c].tolist(), dtype=float), np.asarray(g[c], dtype=float),
-                                   rtol=1e-3, atol=1e-6), c
+                assert np.allclose(
+                    np.asarray(h[c].tolist(), dtype=float),
+                    np.asarray(g[c], dtype=float),
+                    rtol=1e-3,
+                    atol=1e-6,
+                ), c
     if exact:
         got = [weights(s) for s in states]
         assert got == (want["weights"] if isinstance(want["weights"], list) else [want["weights"]])
@@ -97,8 +102,11 @@ def test_fit_is_bitwise_what_it_was(tiny, case, same_arithmetic):
     if case == "augment":
         cfg = replace(CFG, augment=True)
     if case == "penalty":
-        pen = PersistentPenalty(m, PenaltyConfig(strength=0.5, schedule="cosine"),
-                                theta0={k: v.clone() for k, v in m.state_dict().items()})
+        pen = PersistentPenalty(
+            m,
+            PenaltyConfig(strength=0.5, schedule="cosine"),
+            theta0={k: v.clone() for k, v in m.state_dict().items()},
+        )
         pen.add_anchor(lenet(1).state_dict())
     hist = fit(m, tiny, cfg, penalty=pen, seed=seed, progress=False)
     like_golden([hist], [m.state_dict()], golden[case], same_arithmetic)
@@ -107,8 +115,14 @@ def test_fit_is_bitwise_what_it_was(tiny, case, same_arithmetic):
 def test_repulsive_members_are_bitwise_what_they_were(tiny, same_arithmetic):
     models = [lenet() for _ in range(3)]
     theta0 = {k: v.clone() for k, v in models[0].state_dict().items()}
-    hists = train(models, tiny, CFG, seeds=[7, 8, 9], hook=RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0),
-                                                                           theta0), progress=False)
+    hists = train(
+        models,
+        tiny,
+        CFG,
+        seeds=[7, 8, 9],
+        hook=RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0), theta0),
+        progress=False,
+    )
     like_golden(hists, [m.state_dict() for m in models], golden["repulsive"], same_arithmetic)
 
 
@@ -132,17 +146,35 @@ def test_an_interrupted_trajectory_resumes_bitwise(tiny, tmp_path, case):
 
     def run(checkpoint, on_epoch, init=0):
         models = [lenet(init) for _ in range(members)]
-        hook = RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0), models[0].state_dict()) \
-            if members > 1 else None
-        hists = train(models, tiny, cfg, seeds=list(range(members)), hook=hook, checkpoint=checkpoint,
-                      progress=False, on_epoch=on_epoch)
+        hook = (
+            RepulsiveHook(models, PenaltyConfig(strength=0.01, bandwidth=1.0), models[0].state_dict())
+            if members > 1
+            else None
+        )
+        hists = train(
+            models,
+            tiny,
+            cfg,
+            seeds=list(range(members)),
+            hook=hook,
+            checkpoint=checkpoint,
+            progress=False,
+            on_epoch=on_epoch,
+        )
         return [weights(m.state_dict()) for m in models], [h.drop(columns="seconds") for h in hists]
 
     w_full, h_full = run(None, None)
     path = tmp_path / "checkpoint.pt"
     with pytest.raises(Stop):
         run(path, lambda epoch, _: (_ for _ in ()).throw(Stop()) if epoch == 2 else None)
-    assert set(store.load_tensors(path)) == {"epoch", "models", "optimizers", "generators", "torch_rng", "histories"}
+    assert set(store.load_tensors(path)) == {
+        "epoch",
+        "models",
+        "optimizers",
+        "generators",
+        "torch_rng",
+        "histories",
+    }
     w_res, h_res = run(path, None, init=99)
     assert w_res == w_full
     for a, b in zip(h_res, h_full):
@@ -167,29 +199,54 @@ def test_every_cache_key_is_what_it_was(tmp_path, same_arithmetic):
     write_fake_cifar10(tmp_path / "d", n_per_batch=40, n_test=40, seed=0)
     data = load_dataset("cifar10", tmp_path / "d", val_size=40, train_size=120)
     exp = Experiment(tmp_path / "r", data, progress=False, threads=1)
-    cfg = RunConfig(model="lenet5", K=2, train=TrainConfig(num_epochs=2, batch_size=32, lr=0.05),
-                    penalty=PenaltyConfig(strength=0.1, schedule="cosine"))
+    cfg = RunConfig(
+        model="lenet5",
+        K=2,
+        train=TrainConfig(num_epochs=2, batch_size=32, lr=0.05),
+        penalty=PenaltyConfig(strength=0.1, schedule="cosine"),
+    )
     plain, rep = replace(cfg, penalty=None), replace(cfg, penalty=replace(cfg.penalty, bandwidth=1.0))
-    rows = [exp.run(m, c, 0).assign(run_method=m) for m, c in [
-        ("persistent", cfg), ("persistent", plain), ("restarts", plain), ("longer", plain), ("snapshot", plain),
-        ("kick", cfg), ("repulsive_shared", rep)]]
-    runs = {p.name: pd.read_csv(p / "trajectories.csv", dtype={"key": str}).key.tolist()
-            for p in sorted((tmp_path / "r").iterdir()) if (p / "trajectories.csv").exists()}
+    rows = [
+        exp.run(m, c, 0).assign(run_method=m)
+        for m, c in [
+            ("persistent", cfg),
+            ("persistent", plain),
+            ("restarts", plain),
+            ("longer", plain),
+            ("snapshot", plain),
+            ("kick", cfg),
+            ("repulsive_shared", rep),
+        ]
+    ]
+    runs = {
+        p.name: pd.read_csv(p / "trajectories.csv", dtype={"key": str}).key.tolist()
+        for p in sorted((tmp_path / "r").iterdir())
+        if (p / "trajectories.csv").exists()
+    }
     theta0 = sorted(p.name for p in (tmp_path / "r" / "theta0").iterdir())
     if os.environ.get("PNLIB_REMAKE_KEYS"):
-        (GOLDEN / "keys_golden.json").write_text(json.dumps({**want, "runs": runs, "theta0": theta0}, indent=1))
+        (GOLDEN / "keys_golden.json").write_text(
+            json.dumps({**want, "runs": runs, "theta0": theta0}, indent=1)
+        )
         want = {**want, "runs": runs, "theta0": theta0}
+
     # a snapshot cycle k ≥ 2 starts from the trained end of cycle k − 1, and its key hashes those bits,
     # which differ between CPUs whose arithmetic differs (same_arithmetic)
     def comparable(runs):
         return {r: keys[:1] if r.startswith("snapshot") else keys for r, keys in runs.items()}
+
     assert comparable(runs) == comparable(want["runs"])
     assert theta0 == want["theta0"]
     got, old = pd.concat(rows, ignore_index=True), pd.DataFrame(want["summary"])
     assert set(old.columns) == set(got.columns)
     for c in old.columns:
         if old[c].dtype.kind == "f":
-            assert np.allclose(got[c], old[c], rtol=1e-12 if same_arithmetic else 1e-3,
-                               atol=0 if same_arithmetic else 1e-4, equal_nan=True), c
+            assert np.allclose(
+                got[c],
+                old[c],
+                rtol=1e-12 if same_arithmetic else 1e-3,
+                atol=0 if same_arithmetic else 1e-4,
+                equal_nan=True,
+            ), c
         else:
             assert got[c].fillna("").astype(str).tolist() == old[c].fillna("").astype(str).tolist(), c

@@ -5,8 +5,12 @@ import torch
 
 from pnlib.train.models import MODELS, build_model, count_params
 
-SMALL = {"alexnet": {"width_mult": 0.125, "hidden": 32}, "resnet18": {"width_mult": 0.125},
-         "resnet56": {"width_mult": 0.5}, "mlp": {"width": 32}}
+SMALL = {
+    "alexnet": {"width_mult": 0.125, "hidden": 32},
+    "resnet18": {"width_mult": 0.125},
+    "resnet56": {"width_mult": 0.5},
+    "mlp": {"width": 32},
+}
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -50,7 +54,8 @@ def test_lenet5_names_and_activations():
     for n in ("conv1", "conv2", "fc1", "fc2", "fc3"):
         assert n in children
     assert [n for n, _ in m.named_parameters()] == [
-        f"{layer}.{p}" for layer in ("conv1", "conv2", "fc1", "fc2", "fc3") for p in ("weight", "bias")]
+        f"{layer}.{p}" for layer in ("conv1", "conv2", "fc1", "fc2", "fc3") for p in ("weight", "bias")
+    ]
     for i in range(1, 5):
         assert isinstance(children[f"act{i}"], torch.nn.Tanh)
     assert m.conv1.padding == (2, 2) and m.fc1.in_features == 400
@@ -88,15 +93,19 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
     from torch import nn
 
     from pnlib.experiments import profiles
-    from pnlib.train.models import register_model, unregister_model
-    from pnlib.method.persistence import PenaltyConfig
     from pnlib.experiments.experiment import Experiment
-    from pnlib.train.runs import RunConfig
+    from pnlib.method.persistence import PenaltyConfig
     from pnlib.train.loop import TrainConfig
+    from pnlib.train.models import register_model, unregister_model
+    from pnlib.train.runs import RunConfig
 
     def tiny(num_classes, in_channels, image_size, width=8):
-        return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size ** 2, width), nn.ReLU(),
-                             nn.Linear(width, num_classes))
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * image_size**2, width),
+            nn.ReLU(),
+            nn.Linear(width, num_classes),
+        )
 
     register_model("tiny_test_net", tiny)
     try:
@@ -104,10 +113,17 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
             register_model("lenet5", tiny)
         with pytest.raises(ValueError, match="unknown kwargs"):
             build_model("tiny_test_net", depth=3)
-        cfg = RunConfig(model="tiny_test_net", model_kwargs={"width": 6}, K=2,
-                        train=TrainConfig(num_epochs=1, batch_size=50), penalty=PenaltyConfig())
+        cfg = RunConfig(
+            model="tiny_test_net",
+            model_kwargs={"width": 6},
+            K=2,
+            train=TrainConfig(num_epochs=1, batch_size=50),
+            penalty=PenaltyConfig(),
+        )
         rows = Experiment(tmp_path, tiny_data, progress=False).run("persistent", cfg, seed=0)
         assert rows["model"].eq("tiny_test_net").all() and len(rows) == 3
-        assert profiles.configure("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == ("tiny_test_net",)
+        assert profiles.configure("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == (
+            "tiny_test_net",
+        )
     finally:
         unregister_model("tiny_test_net")

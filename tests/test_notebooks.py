@@ -31,10 +31,23 @@ def test_notebook_passes_nbval_with_an_empty_data_folder(path, tmp_path):
         "PNLIB_RESULTS": str(tmp_path / "results"),
     }
     (tmp_path / "data").mkdir()
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--nbval-lax",
-           "--nbval-cell-timeout=600", str(path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "--nbval-lax",
+        "--nbval-cell-timeout=600",
+        str(path),
+    ]
     done = subprocess.run(cmd, cwd=ROOT / "notebooks", env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, f"{path.name} failed under nbval:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == 0, (
+        f"{path.name} failed under nbval:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    )
     assert " passed" in done.stdout and " failed" not in done.stdout, done.stdout[-2000:]
     needs = json.loads(path.read_text())["metadata"].get("pnlib", {}).get("needs_dataset", False)
     # the stand-in went to $PNLIB_DATA exactly when the notebook reads a dataset; results went to the

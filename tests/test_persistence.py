@@ -21,7 +21,9 @@ def small_net(seed=0):
 
 def perturbed(net, scale, seed):
     g = torch.Generator().manual_seed(seed)
-    return {k: v + scale * torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in net.state_dict().items()}
+    return {
+        k: v + scale * torch.randn(v.shape, generator=g, dtype=v.dtype) for k, v in net.state_dict().items()
+    }
 
 
 def penalised(kernel, granularity, n_anchors=3, **kw):
@@ -37,9 +39,11 @@ def penalised(kernel, granularity, n_anchors=3, **kw):
 
 def test_kernel_values_at_known_points():
     r = torch.tensor([0.0, 0.5, 1.0, 2.0], dtype=torch.float64)
-    torch.testing.assert_close(kernel_value("gaussian", r), torch.exp(-r ** 2 / 2))
-    torch.testing.assert_close(kernel_value("inverse", r), 1 / (r ** 2 + 1e-2))
-    torch.testing.assert_close(kernel_value("hinge", r), torch.tensor([1.0, 0.25, 0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(kernel_value("gaussian", r), torch.exp(-(r**2) / 2))
+    torch.testing.assert_close(kernel_value("inverse", r), 1 / (r**2 + 1e-2))
+    torch.testing.assert_close(
+        kernel_value("hinge", r), torch.tensor([1.0, 0.25, 0.0, 0.0], dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
@@ -108,8 +112,10 @@ def test_neuron_grouping_bandwidth_and_distance():
     net = nn.Sequential(nn.Linear(3, 2)).double()
     theta0 = {k: torch.zeros_like(v) for k, v in net.state_dict().items()}
     pen = PersistentPenalty(net, PenaltyConfig(granularity="neuron"), theta0=theta0)
-    a = {"0.weight": torch.tensor([[1.0, 0, 0], [0, 2, 0]], dtype=torch.float64),
-         "0.bias": torch.tensor([0.0, 0.0], dtype=torch.float64)}
+    a = {
+        "0.weight": torch.tensor([[1.0, 0, 0], [0, 2, 0]], dtype=torch.float64),
+        "0.bias": torch.tensor([0.0, 0.0], dtype=torch.float64),
+    }
     pen.add_anchor(a)
     # σ per neuron is its travel: row 0 moved 1, row 1 moved 2
     torch.testing.assert_close(pen.sigma2, torch.tensor([[1.0, 4.0]], dtype=torch.float64))
@@ -143,15 +149,18 @@ def test_schedule_values():
     assert schedule_factor("off_after:0.5", 0.5) == 0.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"kernel": "laplace"}, "unknown kernel 'laplace'; allowed: gaussian, inverse, hinge"),
-    ({"granularity": "unit"}, "unknown granularity 'unit'; allowed: model, layer, neuron"),
-    ({"schedule": "step"}, "unknown schedule 'step'; allowed"),
-    ({"schedule": "off_after:1.5"}, r"fraction .* \(0, 1\]"),
-    ({"strength": -1.0}, "strength"),
-    ({"bandwidth": 0.0}, "bandwidth"),
-    ({"bandwidth": "wide"}, "bandwidth"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kernel": "laplace"}, "unknown kernel 'laplace'; allowed: gaussian, inverse, hinge"),
+        ({"granularity": "unit"}, "unknown granularity 'unit'; allowed: model, layer, neuron"),
+        ({"schedule": "step"}, "unknown schedule 'step'; allowed"),
+        ({"schedule": "off_after:1.5"}, r"fraction .* \(0, 1\]"),
+        ({"strength": -1.0}, "strength"),
+        ({"bandwidth": 0.0}, "bandwidth"),
+        ({"bandwidth": "wide"}, "bandwidth"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PenaltyConfig(**kwargs)

@@ -1,5 +1,6 @@
 """The precision setting: fp32, or bf16 autocast of the forward pass + channels_last (parameters,
 optimizer state and the penalty stay fp32); ``auto`` picks bf16 where the device runs it natively."""
+
 import types
 
 import pytest
@@ -7,14 +8,23 @@ import torch
 from torch import nn
 
 from pnlib.experiments import grid
-
-from pnlib.train import precision
 from pnlib.experiments.experiment import Experiment
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
+from pnlib.train import precision
 from pnlib.train.precision import resolve_precision
 
-CFG = types.SimpleNamespace(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
-                            kernel="gaussian", strength=1.0, schedule="cosine", K=2, precision="auto")
+CFG = types.SimpleNamespace(
+    num_epochs=2,
+    batch_size=50,
+    lr=0.05,
+    weight_decay=0.0,
+    granularity="neuron",
+    kernel="gaussian",
+    strength=1.0,
+    schedule="cosine",
+    K=2,
+    precision="auto",
+)
 
 
 @pytest.fixture
@@ -56,9 +66,16 @@ def replace_ns(**kw):
 
 def test_fp32_and_bf16_runs_of_one_config_never_share_a_cache_entry(bf16_here, tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
-    runs = {p: grid.grid(replace_ns(precision=p, num_epochs=1), "mlp", "default", {}, width=16, depth=1)["re-runs from θ₀"]
-            for p in ("fp32", "bf16")}
-    keys = {p: exp.trajectory(c, start=exp.theta0(c, 0), data_seed=1, train=c.train)["key"] for p, c in runs.items()}
+    runs = {
+        p: grid.grid(replace_ns(precision=p, num_epochs=1), "mlp", "default", {}, width=16, depth=1)[
+            "re-runs from θ₀"
+        ]
+        for p in ("fp32", "bf16")
+    }
+    keys = {
+        p: exp.trajectory(c, start=exp.theta0(c, 0), data_seed=1, train=c.train)["key"]
+        for p, c in runs.items()
+    }
     assert keys["fp32"] != keys["bf16"]
     assert exp.run_dir("persistent", runs["fp32"], 0).path != exp.run_dir("persistent", runs["bf16"], 0).path
     stored = exp.run_dir("persistent", runs["bf16"], 0).config["run"]["train"]
@@ -74,7 +91,9 @@ def test_the_penalty_stays_fp32_and_exact_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(x)
         value = pen.value(0.3)
-    assert out.dtype == torch.bfloat16 and value.dtype == torch.float32  # the forward is bf16, the penalty not
+    assert (
+        out.dtype == torch.bfloat16 and value.dtype == torch.float32
+    )  # the forward is bf16, the penalty not
     auto = torch.autograd.grad(value, list(net.parameters()))
     net.zero_grad()
     pen.apply_(0.3)

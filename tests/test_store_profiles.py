@@ -3,12 +3,11 @@ import json
 import os
 
 import pandas as pd
-import torch
 import pytest
-
-from pnlib.experiments import profiles
+import torch
 
 from pnlib.base import store
+from pnlib.experiments import profiles
 
 
 def test_atomic_write_leaves_no_temp_and_replaces(tmp_path):
@@ -55,9 +54,21 @@ def test_unwritable_results_folder_is_named(tmp_path):
 
 def cell(**values):
     """What notebook 03's parameters cell leaves in globals(), plus imports configure ignores."""
-    return {"profile": None, "seeds": None, "K": None, "pilot_epochs": None, "train_size": None, "val_size": None,
-            "test_size": None, "lr": 0.05, "kernel": "gaussian", "strength": 0.01, "torch": torch,
-            "KERNELS": ("x",), **values}
+    return {
+        "profile": None,
+        "seeds": None,
+        "K": None,
+        "pilot_epochs": None,
+        "train_size": None,
+        "val_size": None,
+        "test_size": None,
+        "lr": 0.05,
+        "kernel": "gaussian",
+        "strength": 0.01,
+        "torch": torch,
+        "KERNELS": ("x",),
+        **values,
+    }
 
 
 def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
@@ -70,24 +81,32 @@ def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "profile paper (from the notebook's profile parameter)" in out
     assert f"results in {c.results.relative_to(store.project_root())}" in out  # no absolute path in a report
-    assert store.shown(store.project_root() / "results" / "x") == "results/x" and store.shown("/tmp") == "/tmp"
+    assert (
+        store.shown(store.project_root() / "results" / "x") == "results/x" and store.shown("/tmp") == "/tmp"
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.seeds = 3
     assert "torch" not in dataclasses.asdict(c) and "KERNELS" not in dataclasses.asdict(c)
 
 
-@pytest.mark.parametrize("values, match", [
-    ({"profile": "gpu"}, r"unknown profile 'gpu' \(from the notebook's profile parameter\); allowed: smoke, cpu, paper"),
-    ({"kernel": "box"}, r"unknown kernel 'box'; allowed: gaussian, inverse, hinge"),
-    ({"seeds": 0}, "seeds must be an integer ≥ 1; got 0"),
-    ({"seeds": True}, "seeds must be an integer ≥ 1; got True"),
-    ({"strength": -1.0}, "strength must be a finite number ≥ 0; got -1.0"),
-    ({"precision": "fp16"}, r"unknown precision 'fp16'; allowed: auto, fp32, bf16"),
-    ({"precision": 1}, r"unknown precision 1; allowed: auto, fp32, bf16"),
-    ({"sweep_bandwidths": "travel,-1"}, "sweep_bandwidths must be a finite number > 0; got -1.0"),
-    ({"sweep_bandwidths": "travel,wide"}, r"sweep_bandwidths must be a list of bandwidth"),
-    ({"eval_every": 0}, "eval_every must be an integer ≥ 1; got 0"),
-])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (
+            {"profile": "gpu"},
+            r"unknown profile 'gpu' \(from the notebook's profile parameter\); allowed: smoke, cpu, paper",
+        ),
+        ({"kernel": "box"}, r"unknown kernel 'box'; allowed: gaussian, inverse, hinge"),
+        ({"seeds": 0}, "seeds must be an integer ≥ 1; got 0"),
+        ({"seeds": True}, "seeds must be an integer ≥ 1; got True"),
+        ({"strength": -1.0}, "strength must be a finite number ≥ 0; got -1.0"),
+        ({"precision": "fp16"}, r"unknown precision 'fp16'; allowed: auto, fp32, bf16"),
+        ({"precision": 1}, r"unknown precision 1; allowed: auto, fp32, bf16"),
+        ({"sweep_bandwidths": "travel,-1"}, "sweep_bandwidths must be a finite number > 0; got -1.0"),
+        ({"sweep_bandwidths": "travel,wide"}, r"sweep_bandwidths must be a list of bandwidth"),
+        ({"eval_every": 0}, "eval_every must be an integer ≥ 1; got 0"),
+    ],
+)
 def test_bad_values_name_the_parameter(monkeypatch, values, match):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     with pytest.raises(ValueError, match=match):
@@ -98,7 +117,10 @@ def test_list_parameters_from_papermill(monkeypatch):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     ns = {"profile": "smoke", "models": None}
     assert profiles.configure("04_cifar", ns).models == ("alexnet", "resnet20")
-    assert profiles.configure("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == ("resnet56", "resnet18")
+    assert profiles.configure("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == (
+        "resnet56",
+        "resnet18",
+    )
     assert profiles.configure("04_cifar", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
     with pytest.raises(ValueError, match=r"-p models a,b or -y"):
         profiles.configure("04_cifar", {**ns, "models": 3})
@@ -106,7 +128,10 @@ def test_list_parameters_from_papermill(monkeypatch):
         profiles.configure("04_cifar", {**ns, "models": "lenet"})
     lenet = {"profile": "cpu", "sweep_bandwidths": None}
     assert profiles.configure("03_lenet", lenet).sweep_bandwidths == ("travel",)
-    assert profiles.configure("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == ("travel", 1.0)
+    assert profiles.configure("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == (
+        "travel",
+        1.0,
+    )
 
 
 def test_unknown_profile_in_the_environment_is_named(monkeypatch):
@@ -115,12 +140,15 @@ def test_unknown_profile_in_the_environment_is_named(monkeypatch):
         profiles.resolve_profile()
 
 
-@pytest.mark.parametrize("explicit, env, expected", [
-    ("paper", "smoke", ("paper", "the notebook's profile parameter")),   # explicit beats the environment
-    (None, "smoke", ("smoke", "$PNLIB_PROFILE")),                          # the environment beats the default
-    (None, None, ("cpu", "the default")),
-    ("cpu", None, ("cpu", "the notebook's profile parameter")),
-])
+@pytest.mark.parametrize(
+    "explicit, env, expected",
+    [
+        ("paper", "smoke", ("paper", "the notebook's profile parameter")),  # explicit beats the environment
+        (None, "smoke", ("smoke", "$PNLIB_PROFILE")),  # the environment beats the default
+        (None, None, ("cpu", "the default")),
+        ("cpu", None, ("cpu", "the notebook's profile parameter")),
+    ],
+)
 def test_profile_precedence(monkeypatch, capsys, explicit, env, expected):
     if env:
         monkeypatch.setenv("PNLIB_PROFILE", env)
@@ -151,7 +179,10 @@ def test_results_dir_keeps_profiles_apart():
 
 def test_git_commit_is_dirty_only_for_code(tmp_path):
     import subprocess
-    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+
     git("init", "-q")
     for f in ("pnlib/x.py", "reports/r.ipynb", "results/t.csv"):
         (tmp_path / f).parent.mkdir(exist_ok=True)
@@ -160,10 +191,10 @@ def test_git_commit_is_dirty_only_for_code(tmp_path):
     git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x")
     clean = store.git_commit(tmp_path / "pnlib")
     assert len(clean) == 40
-    (tmp_path / "reports/r.ipynb").write_text("2")   # make run rewrites its outputs
+    (tmp_path / "reports/r.ipynb").write_text("2")  # make run rewrites its outputs
     (tmp_path / "results/t.csv").write_text("2")
     assert store.git_commit(tmp_path / "pnlib") == clean
-    (tmp_path / "pnlib/x.py").write_text("2")         # changed code is dirty
+    (tmp_path / "pnlib/x.py").write_text("2")  # changed code is dirty
     assert store.git_commit(tmp_path / "pnlib") == clean + "+dirty"
 
 
@@ -175,12 +206,17 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     """Parts are concatenations of their jobs' tables; a part on disk is read back, also under
     another worker count (where a part is computed is not what it holds); a changed chunk recomputes."""
     from pnlib.experiments import executors
+
     monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
     cfg = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
     calls = []
-    monkeypatch.setattr(executors, "starmap", lambda jobs, workers: calls.append(len(jobs)) or [f(**kw) for f, kw in jobs])
-    parts = {"a": (["a"], [(_count_rows, dict(n=2, tag="a1")), (_count_rows, dict(n=1, tag="a2"))]),
-             "b": (["b"], [(_count_rows, dict(n=3, tag="b"))])}
+    monkeypatch.setattr(
+        executors, "starmap", lambda jobs, workers: calls.append(len(jobs)) or [f(**kw) for f, kw in jobs]
+    )
+    parts = {
+        "a": (["a"], [(_count_rows, dict(n=2, tag="a1")), (_count_rows, dict(n=1, tag="a2"))]),
+        "b": (["b"], [(_count_rows, dict(n=3, tag="b"))]),
+    }
     first = profiles.cached_jobs(cfg, parts)
     assert first.tag.tolist() == ["a1", "a1", "a2", "b", "b", "b"] and calls == [3]
     other = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 2}, verbose=False)

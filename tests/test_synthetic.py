@@ -1,15 +1,26 @@
 import math
 
 import pandas as pd
-
 import pytest
 import torch
 
-from pnlib.synthetic import studies
-from pnlib.synthetic.engine import autograd_objective, persistent_descent
 from pnlib.method.persistence import PenaltyConfig
 from pnlib.report.stats import mean_ci, wilson
-from pnlib.synthetic.problems import kink_data, kink_dim, kink_forward, kink_groups, kink_init, kink_objective, neuron_groups, teacher_student_init, teacher_student_objective, toy_minima, toy_surface
+from pnlib.synthetic import studies
+from pnlib.synthetic.engine import autograd_objective, persistent_descent
+from pnlib.synthetic.problems import (
+    kink_data,
+    kink_dim,
+    kink_forward,
+    kink_groups,
+    kink_init,
+    kink_objective,
+    neuron_groups,
+    teacher_student_init,
+    teacher_student_objective,
+    toy_minima,
+    toy_surface,
+)
 
 
 def test_teacher_student_closed_form_gradient_matches_finite_differences():
@@ -39,10 +50,12 @@ def test_batched_runs_equal_one_run_at_a_time():
     obj, groups = teacher_student_objective(k, k), neuron_groups(k, k)
     W0 = teacher_student_init(8, k, k, seed=2)
     pen = PenaltyConfig(strength=0.1, schedule="linear")
-    kw = dict(K=2, steps=600, lr=0.1, penalty=pen, groups=groups, tol=1e-9, stop_below=1e-3, penalty_steps=200)
+    kw = dict(
+        K=2, steps=600, lr=0.1, penalty=pen, groups=groups, tol=1e-9, stop_below=1e-3, penalty_steps=200
+    )
     batched = persistent_descent(obj, W0, **kw)
     for b in (0, 5):
-        single = persistent_descent(obj, W0[b:b + 1], **kw)
+        single = persistent_descent(obj, W0[b : b + 1], **kw)
         torch.testing.assert_close(single.theta[:, 0], batched.theta[:, b], atol=1e-12, rtol=1e-10)
         assert torch.equal(single.steps[:, 0], batched.steps[:, b])
 
@@ -53,8 +66,9 @@ def test_kink_net_matches_torch_linear_layers():
     assert theta.shape == (2, kink_dim(widths)) and theta.abs().max() <= 1.0
     X, y, c = kink_data("shifted", n=16, dtype=torch.float64)
     assert c == 3.0 and X.min() == 2.0 and X.max() == 4.0
-    net = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.ReLU(),
-                              torch.nn.Linear(4, 1)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1)
+    ).double()
     torch.nn.utils.vector_to_parameters(theta[1], net.parameters())
     torch.testing.assert_close(kink_forward(theta, X, widths)[1], net(X.view(-1, 1)).squeeze(-1))
     assert kink_groups(widths).tolist().count(0) == 2 and int(kink_groups(widths).max()) == 3 + 4
@@ -86,7 +100,9 @@ def test_interval_without_spread_is_the_point():
 
 
 @pytest.mark.parametrize("kernel", ["gaussian", "inverse", "hinge"])
-@pytest.mark.parametrize("granularity, bandwidth", [("neuron", "travel"), ("model", "travel"), ("neuron", 0.8)])
+@pytest.mark.parametrize(
+    "granularity, bandwidth", [("neuron", "travel"), ("model", "travel"), ("neuron", 0.8)]
+)
 def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity, bandwidth):
     """The synthetic runs' penalty and PersistentPenalty.apply_ are one definition: the same
     gradient for the kink network written as flat parameters and as an nn.Module."""
@@ -97,7 +113,10 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
 
     widths = (4, 3)
     config = PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, bandwidth=bandwidth)
-    theta0, theta = kink_init(1, widths, seed=0, dtype=torch.float64), kink_init(1, widths, seed=1, dtype=torch.float64)
+    theta0, theta = (
+        kink_init(1, widths, seed=0, dtype=torch.float64),
+        kink_init(1, widths, seed=1, dtype=torch.float64),
+    )
     anchors = torch.stack([kink_init(1, widths, seed=s, dtype=torch.float64) for s in (2, 3)])  # (J, 1, D)
     groups = kink_groups(widths) if granularity == "neuron" else None
     G = int(groups.max()) + 1 if groups is not None else 1
@@ -122,6 +141,7 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
 def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
     from pnlib.method.persistence import group_sq
     from pnlib.synthetic.engine import kick_starts
+
     torch.manual_seed(0)
     k = 4
     groups = neuron_groups(k, k)
@@ -138,22 +158,37 @@ def test_random_kick_control_starts_from_the_early_displacement_of_persistence()
     from pnlib.synthetic.engine import run_methods
     from pnlib.synthetic.problems import toy_init
     from pnlib.synthetic.studies import toy_outcomes, toy_summary
+
     obj = autograd_objective(toy_surface)
     pen = PenaltyConfig(strength=1.0, granularity="model", schedule="linear")
-    out = run_methods(obj, toy_init(40), seed=0, K=3, steps=400, penalty=pen, lr=0.05, penalty_steps=200,
-                  methods=("persistent", "random kick", "longer"))
+    out = run_methods(
+        obj,
+        toy_init(40),
+        seed=0,
+        K=3,
+        steps=400,
+        penalty=pen,
+        lr=0.05,
+        penalty_steps=200,
+        methods=("persistent", "random kick", "longer"),
+    )
     per, kick = out["persistent"], out["random kick"]
-    assert kick.theta.shape == per.theta.shape and torch.equal(kick.theta[0], per.theta[0])  # trajectory 1 shared
+    assert kick.theta.shape == per.theta.shape and torch.equal(
+        kick.theta[0], per.theta[0]
+    )  # trajectory 1 shared
     assert out["longer"].steps.max() <= 3 * 400 and len(out["longer"].theta) == 1
     table = toy_outcomes(out, toy_minima())
     assert len(table) == 3 * 40 and set(table.method) == {"persistent", "random kick", "longer"}
     s = toy_summary(table).set_index("method")
-    assert s.loc["longer", "distinct_minima"] == 1.0 and s.loc["persistent", "found_deepest"] == table[
-        table.method == "persistent"].found_deepest.mean()
+    assert (
+        s.loc["longer", "distinct_minima"] == 1.0
+        and s.loc["persistent", "found_deepest"] == table[table.method == "persistent"].found_deepest.mean()
+    )
 
 
 def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
     from pnlib.synthetic.studies import teacher_student_grid
+
     short = teacher_student_grid(6, (0.1, 1.0), runs=40, seed=0, K=2, cap=60, penalty_steps=30)
     assert set(short.outcome) <= {"good", "bad", "capped"} and (short.outcome == "capped").any()
     # the rule: good iff the best loss is below 1e-3; otherwise capped iff a trajectory was still moving
@@ -162,8 +197,12 @@ def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
     assert ((short.outcome == "capped") == (~good & short.capped)).all()
     assert ((short.outcome == "bad") == (~good & ~short.capped)).all()
     # baselines once, persistent once per λ
-    assert short.groupby("method").size().to_dict() == {"trajectory 1": 40, "restarts": 40, "longer": 40,
-                                                        "persistent": 80}
+    assert short.groupby("method").size().to_dict() == {
+        "trajectory 1": 40,
+        "restarts": 40,
+        "longer": 40,
+        "persistent": 80,
+    }
     assert short[short.method != "persistent"].strength.isna().all()
     long = teacher_student_grid(6, (0.1,), runs=40, seed=0, K=2, cap=20000, penalty_steps=30)
     assert (long.outcome != "capped").all()  # with room to settle, every run is decided
@@ -171,9 +210,17 @@ def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
 
 def test_paired_outcomes_drop_undecided_pairs():
     import pandas as pd
+
     from pnlib.report.stats import paired
-    t = pd.DataFrame({"method": ["a"] * 4 + ["b"] * 4, "run": [0, 1, 2, 3] * 2,
-                      "good": [1, 0, 1, 1, 0, 0, 1, 0], "undecided": [0, 0, 1, 0, 0, 1, 0, 0]})
+
+    t = pd.DataFrame(
+        {
+            "method": ["a"] * 4 + ["b"] * 4,
+            "run": [0, 1, 2, 3] * 2,
+            "good": [1, 0, 1, 1, 0, 0, 1, 0],
+            "undecided": [0, 0, 1, 0, 0, 1, 0, 0],
+        }
+    )
     p = paired(t, {"method": "a"}, {"method": "b"}, "good", undecided="undecided")
     assert p["a"].tolist() == [1, 1] and p["b"].tolist() == [0, 0]
     assert len(paired(t, {"method": "a"}, {"method": "b"}, "good")["a"]) == 4
@@ -185,10 +232,23 @@ def test_teacher_student_family_follows_the_table():
     rows = []
     for k in (6, 8):
         for run in range(4):
-            for m, lam in [("trajectory 1", None), ("restarts", None), ("longer", None),
-                           ("persistent", 0.1), ("persistent", 1.0)] + ([("random anchors", 0.1)] if k == 8 else []):
-                rows.append({"k": k, "run": run, "method": m, "strength": lam, "steps": 10 + run,
-                             "outcome": ["good", "bad", "capped", "good"][run]})
+            for m, lam in [
+                ("trajectory 1", None),
+                ("restarts", None),
+                ("longer", None),
+                ("persistent", 0.1),
+                ("persistent", 1.0),
+            ] + ([("random anchors", 0.1)] if k == 8 else []):
+                rows.append(
+                    {
+                        "k": k,
+                        "run": run,
+                        "method": m,
+                        "strength": lam,
+                        "steps": 10 + run,
+                        "outcome": ["good", "bad", "capped", "good"][run],
+                    }
+                )
     runs, table = studies.teacher_student_rates(pd.DataFrame(rows))
     assert {"persistent λ=0.1", "persistent λ=1", "random anchors λ=0.1"} <= set(runs.method)
     assert table.runs.eq(4).all() and table.undecided.eq(1).all() and table["mean steps"].eq(11.5).all()
@@ -202,10 +262,14 @@ def test_teacher_student_jobs_on_two_one_thread_workers_give_the_grid_to_the_bit
     """One job per λ, run in two spawned processes of one thread each, concatenates to the table of
     the single in-process call with this process's threads (what notebook 02 caches)."""
     from pnlib.experiments import executors
+
     grid = dict(runs=40, seed=0, K=2, cap=300, penalty_steps=30, random_anchors=True)
     whole = studies.teacher_student_grid(8, (0.1, 1.0), **grid)
     jobs = studies.teacher_student_jobs(8, (0.1, 1.0), **grid)
     assert [j[1]["baselines"] for j in jobs] == [True, False]
     split = pd.concat(executors.starmap(jobs, workers=2), ignore_index=True)
-    drop = lambda t: t.drop(columns="seconds")
+
+    def drop(t):
+        return t.drop(columns="seconds")
+
     pd.testing.assert_frame_equal(drop(split), drop(whole))

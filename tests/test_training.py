@@ -3,11 +3,10 @@ import math
 import pytest
 import torch
 
-
-from pnlib.train.models import build_model
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.train.loop import DivergedError, TrainConfig, fit
 from pnlib.train.evaluation import evaluate
+from pnlib.train.loop import DivergedError, TrainConfig, fit
+from pnlib.train.models import build_model
 
 FAST = TrainConfig(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0)
 
@@ -23,7 +22,15 @@ def test_fit_lowers_the_loss(tiny_data):
     hist = fit(model, tiny_data, TrainConfig(num_epochs=6, batch_size=50, lr=0.05), progress=False)
     after = evaluate(model, tiny_data.X_train, tiny_data.y_train)["loss"]
     assert after < before - 0.1
-    assert list(hist.columns[:7]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    assert list(hist.columns[:7]) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "lr",
+        "seconds",
+    ]
     assert hist["epoch"].tolist() == list(range(1, 7))
 
 
@@ -46,12 +53,15 @@ def test_non_finite_loss_names_epoch_and_step(tiny_data):
     assert "Lower the learning rate" in str(err.value)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"num_epochs": 0}, "num_epochs must be an integer ≥ 1"),
-    ({"lr": -1.0}, "lr must be"),
-    ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; allowed: sgd, adam, adamw"),
-    ({"lr_schedule": "poly"}, "unknown lr_schedule 'poly'; allowed: cosine, step, constant"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_epochs": 0}, "num_epochs must be an integer ≥ 1"),
+        ({"lr": -1.0}, "lr must be"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; allowed: sgd, adam, adamw"),
+        ({"lr_schedule": "poly"}, "unknown lr_schedule 'poly'; allowed: cosine, step, constant"),
+    ],
+)
 def test_bad_train_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)

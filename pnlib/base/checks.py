@@ -3,6 +3,7 @@
 
 A boolean is never accepted where a number is expected (``True`` is an ``int`` to Python).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,12 +20,16 @@ def integer(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
 
 
-def number(name: str, value, *, minimum: float = 0.0, inclusive: bool = False, below: float | None = None) -> None:
+def number(
+    name: str, value, *, minimum: float = 0.0, inclusive: bool = False, below: float | None = None
+) -> None:
     """A finite real number > ``minimum`` (≥ with ``inclusive``), and < ``below`` if given."""
     ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value >= minimum if inclusive else value > minimum) and (below is None or value < below)
     if not ok:
-        bound = f"{'≥' if inclusive else '>'} {minimum:g}" + (f" and < {below:g}" if below is not None else "")
+        bound = f"{'≥' if inclusive else '>'} {minimum:g}" + (
+            f" and < {below:g}" if below is not None else ""
+        )
         raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
 
 
@@ -52,13 +57,18 @@ def as_tuple(name: str, value, item=str) -> tuple:
         parts = [p.strip() for p in value.strip("[]()").split(",")]
         value = [p.strip("'\"") for p in parts if p]
     if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"{name} must be a non-empty list, e.g. -p {name} a,b or -y \"{name}: [a, b]\"; "
-                         f"got {value!r}")
+        raise ValueError(
+            f'{name} must be a non-empty list, e.g. -p {name} a,b or -y "{name}: [a, b]"; got {value!r}'
+        )
     if any(isinstance(v, bool) for v in value):
-        raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or -y \"{name}: [a, b]\"; "
-                         f"got {value!r}")
+        raise ValueError(
+            f'{name} must be a list of {item.__name__}, e.g. -p {name} a,b or -y "{name}: [a, b]"; '
+            f"got {value!r}"
+        )
     try:
         return tuple(v if isinstance(item, type) and isinstance(v, item) else item(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or "
-                         f"-y \"{name}: [a, b]\"; got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a list of {item.__name__}, e.g. -p {name} a,b or "
+            f'-y "{name}: [a, b]"; got {value!r}'
+        ) from None

@@ -6,6 +6,7 @@ init with ``init_seed(seed, k)``, and trajectory k's batch order comes from ``da
 Derived seeds hash their labels, so they never collide with a base seed by arithmetic accident
 (``seed + 1000·k`` does, once seeds pass 1000).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,4 +25,6 @@ def init_seed(seed: int, k: int = 1) -> int:
 def data_seed(seed: int, k: int = 1) -> int:
     """Seed of trajectory k's batch order (and augmentation) in run ``seed``."""
     return derive_seed(seed, "data", k)
-SCHEME = "pnlib.base.seeds: θ₀ = seed, restart k = derive_seed(seed, \"init\", k), batches derive_seed(seed, \"data\", k)"
+
+
+SCHEME = 'pnlib.base.seeds: θ₀ = seed, restart k = derive_seed(seed, "init", k), batches derive_seed(seed, "data", k)'

@@ -4,6 +4,7 @@
 (CSV/JSON) and tensors (``*.pt``, gitignored). A finished step is marked by its metrics file;
 re-running skips it. Resuming under a different config is refused, never mixed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,11 +52,30 @@ def git_commit(where: str | Path | None = None) -> str:
     itself (``reports/``, ``results/``) does not count: ``make run`` rewrites them as it goes."""
     where = where or Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                ":(exclude,top)reports", ":(exclude,top)results"],
-                               cwd=where, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":/",
+                ":(exclude,top)reports",
+                ":(exclude,top)results",
+            ],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return (
+            out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+            if out.returncode == 0
+            else "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -66,11 +86,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # the writer's host and pid in the name: a later start removes only the temporaries of dead writers
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
     except OSError as e:
-        raise PermissionError(f"cannot write results to {path.parent}: {e.strerror}. "
-                              f"Choose a writable results folder (parameter results_dir) or fix its "
-                              f"permissions.") from e
+        raise PermissionError(
+            f"cannot write results to {path.parent}: {e.strerror}. "
+            f"Choose a writable results folder (parameter results_dir) or fix its "
+            f"permissions."
+        ) from e
     try:
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
@@ -119,7 +143,7 @@ def remove_stale_temps(folder: str | Path) -> int:
     """Delete the temporary files that killed writers left behind (the real files are intact).
     A temporary of a live writer, here or on another host of a shared folder, is left alone."""
     removed = 0
-    for p in (Path(folder).rglob(".*.tmp") if Path(folder).exists() else []):
+    for p in Path(folder).rglob(".*.tmp") if Path(folder).exists() else []:
         parts = p.name.split(".")  # "", name..., host, pid, random + "tmp"
         try:
             host, pid = parts[-4], int(parts[-3])
@@ -174,9 +198,11 @@ def load_tensors(path, device="cpu"):
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: refused to load: it holds more than tensors and plain containers, so loading "
-                         f"it could run code ({first}). Results are never written like that: delete the file "
-                         f"(pnlib recomputes it) and check where the folder came from.") from None
+        raise ValueError(
+            f"{path}: refused to load: it holds more than tensors and plain containers, so loading "
+            f"it could run code ({first}). Results are never written like that: delete the file "
+            f"(pnlib recomputes it) and check where the folder came from."
+        ) from None
 
 
 def iso_time(t: float) -> str:
@@ -229,8 +255,10 @@ def cached_table(path: str | Path, config: dict, compute) -> pd.DataFrame:
         return pd.read_csv(path)
     df = compute()
     write_csv(path, df)
-    write_json(path.with_suffix(".json"), {"config": _table_key(config), "git_commit": git_commit(),
-                                           "torch": torch.__version__})
+    write_json(
+        path.with_suffix(".json"),
+        {"config": _table_key(config), "git_commit": git_commit(), "torch": torch.__version__},
+    )
     return df
 
 
@@ -258,11 +286,20 @@ class RunDir:
             diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
             if diff:
                 detail = "; ".join(f"{k}: stored {old.get(k)!r} vs now {new.get(k)!r}" for k in diff)
-                raise ValueError(f"run folder {self.path} holds a run with a different config ({detail}). "
-                                 f"Refusing to mix results: delete the folder or use another results_dir.")
+                raise ValueError(
+                    f"run folder {self.path} holds a run with a different config ({detail}). "
+                    f"Refusing to mix results: delete the folder or use another results_dir."
+                )
         else:
-            write_json(stored, {"config": self.config, "git_commit": git_commit(),
-                                "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            write_json(
+                stored,
+                {
+                    "config": self.config,
+                    "git_commit": git_commit(),
+                    "torch": torch.__version__,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+            )
 
     def file(self, *parts: str) -> Path:
         return self.path.joinpath(*parts)

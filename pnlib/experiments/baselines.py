@@ -18,6 +18,7 @@
   ``shared`` ablation keeps the variant this project ran first: one shared θ₀ and the persistent
   penalty's kernel with moving anchors (it needs a fixed bandwidth: at θ₀ the travel bandwidth is 0).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, replace
@@ -38,11 +39,15 @@ class RepulsiveHook:
 
     def __init__(self, models: list, penalty: PenaltyConfig, theta0: dict):
         self.pens = [PersistentPenalty(m, penalty, theta0=theta0) for m in models]
-        self.live = [dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in self.pens]
+        self.live = [
+            dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in self.pens
+        ]
 
     def after_backward(self, t: float) -> list[torch.Tensor]:
         values = []
-        for j, pen in enumerate(self.pens):  # nobody has stepped yet: every member sees the others as they are
+        for j, pen in enumerate(
+            self.pens
+        ):  # nobody has stepped yet: every member sees the others as they are
             pen.set_anchors([self.live[o] for o in range(len(self.pens)) if o != j])
             values.append(pen.apply_(t))
         return values
@@ -57,8 +62,13 @@ class RepulsiveHook:
 def snapshot(exp, cfg, seed: int) -> list[dict]:
     plain, start, records = replace(cfg, penalty=None), exp.theta0(cfg, seed), []
     for k in range(1, cfg.K + 1):
-        rec = exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
-                             label=f"snapshot cycle {k}/{cfg.K}")
+        rec = exp.trajectory(
+            plain,
+            start=start,
+            data_seed=seeds.data_seed(seed, k),
+            train=cfg.train,
+            label=f"snapshot cycle {k}/{cfg.K}",
+        )
         records.append(rec)
         if rec["status"] != "ok":
             break  # no later cycle starts from a diverged point
@@ -71,8 +81,10 @@ def early_state(exp, method_cfg, seed: int, k: int) -> dict:
     trajectory store keeps for every trajectory (``early.pt``)."""
     rec = exp.trajectories("persistent", method_cfg, seed).set_index("k").loc[k]
     if rec.status != "ok":
-        raise ValueError(f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
-                         f"which {rec.status}: no displacement to match")
+        raise ValueError(
+            f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
+            f"which {rec.status}: no displacement to match"
+        )
     return exp.early(rec.key)
 
 
@@ -83,22 +95,44 @@ def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
     if cfg.penalty is None:
         raise ValueError("the random-kick control matches a persistent run: give it a config with a penalty")
     plain, theta0 = replace(cfg, penalty=None), exp.theta0(cfg, seed)
-    exp.run("persistent", cfg, seed)      # both are cached: usually already there
+    exp.run("persistent", cfg, seed)  # both are cached: usually already there
     exp.run("persistent", plain, seed)
-    records = [exp.trajectory(plain, start=theta0, data_seed=seeds.data_seed(seed, 1), train=cfg.train,
-                              label=labels.TRAJECTORY_1)]
+    records = [
+        exp.trajectory(
+            plain,
+            start=theta0,
+            data_seed=seeds.data_seed(seed, 1),
+            train=cfg.train,
+            label=labels.TRAJECTORY_1,
+        )
+    ]
     pers = exp.trajectories("persistent", cfg, seed).set_index("k")
     for k in range(2, cfg.K + 1):
         if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
-            records.append({"key": pers.key[k], "status": "diverged", "diverged_epoch": None, "diverged_step": None})
+            records.append(
+                {"key": pers.key[k], "status": "diverged", "diverged_epoch": None, "diverged_step": None}
+            )
             continue
         groups = cfg.penalty if granularity is None else replace(cfg.penalty, granularity=granularity)
-        start = matched_kick(exp.model(cfg), groups, theta0, early_state(exp, cfg, seed, k),
-                             early_state(exp, plain, seed, k),
-                             seeds.derive_seed(seed, "kick", k) if granularity is None else
-                             seeds.derive_seed(seed, f"kick-{granularity}", k))
-        records.append(exp.trajectory(plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
-                                      label=f"kick k={k}/{cfg.K}"))
+        start = matched_kick(
+            exp.model(cfg),
+            groups,
+            theta0,
+            early_state(exp, cfg, seed, k),
+            early_state(exp, plain, seed, k),
+            seeds.derive_seed(seed, "kick", k)
+            if granularity is None
+            else seeds.derive_seed(seed, f"kick-{granularity}", k),
+        )
+        records.append(
+            exp.trajectory(
+                plain,
+                start=start,
+                data_seed=seeds.data_seed(seed, k),
+                train=cfg.train,
+                label=f"kick k={k}/{cfg.K}",
+            )
+        )
     return records
 
 
@@ -110,34 +144,81 @@ def repulsive(exp, cfg, seed: int, shared: bool = False) -> list[dict]:
     paper's method): all members from the seed's one θ₀, pushed by the persistent penalty (its
     kernel, groups, fixed bandwidth and λ(t)) with the others' current weights as anchors."""
     if shared and (cfg.penalty is None or cfg.penalty.bandwidth == "travel"):
-        raise ValueError("the shared-θ₀ repulsive ablation needs a penalty config with a fixed bandwidth, e.g. "
-                         "PenaltyConfig(bandwidth=1.0): all members start at θ₀, where the travel bandwidth is 0 "
-                         "and a push ∝ 1/σ² would throw them apart at the first step")
+        raise ValueError(
+            "the shared-θ₀ repulsive ablation needs a penalty config with a fixed bandwidth, e.g. "
+            "PenaltyConfig(bandwidth=1.0): all members start at θ₀, where the travel bandwidth is 0 "
+            "and a push ∝ 1/σ² would throw them apart at the first step"
+        )
     if cfg.K < 2:
         raise ValueError("the repulsive ensemble needs K ≥ 2 members")
     starts = [exp.theta0(cfg, seed if shared else seeds.init_seed(seed, k)) for k in range(1, cfg.K + 1)]
     data_seeds = [seeds.data_seed(seed, k) for k in range(1, cfg.K + 1)]
-    spec = {"repulsive": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": exp.fingerprint,
-            "start": store.state_hash(starts[0]), "data_seeds": data_seeds, "train": cfg.train.to_dict(),
-            "penalty": asdict(cfg.penalty), "threads": exp.threads} if shared else {
-        "repulsive": "kde, median heuristic", "K": cfg.K, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
-        "data": exp.fingerprint, "starts": [store.state_hash(s) for s in starts], "data_seeds": data_seeds,
-        "train": cfg.train.to_dict(), "threads": exp.threads}
+    spec = (
+        {
+            "repulsive": cfg.K,
+            "model": cfg.model,
+            "model_kwargs": dict(cfg.model_kwargs),
+            "data": exp.fingerprint,
+            "start": store.state_hash(starts[0]),
+            "data_seeds": data_seeds,
+            "train": cfg.train.to_dict(),
+            "penalty": asdict(cfg.penalty),
+            "threads": exp.threads,
+        }
+        if shared
+        else {
+            "repulsive": "kde, median heuristic",
+            "K": cfg.K,
+            "model": cfg.model,
+            "model_kwargs": dict(cfg.model_kwargs),
+            "data": exp.fingerprint,
+            "starts": [store.state_hash(s) for s in starts],
+            "data_seeds": data_seeds,
+            "train": cfg.train.to_dict(),
+            "threads": exp.threads,
+        }
+    )
 
     def train_members(run, key):
         models = [exp.model(cfg, s) for s in starts]
-        hook = (RepulsiveHook(models, cfg.penalty, starts[0]) if shared else
-                KDERepulsionHook(models, len(exp.data.y_train)))
+        hook = (
+            RepulsiveHook(models, cfg.penalty, starts[0])
+            if shared
+            else KDERepulsionHook(models, len(exp.data.y_train))
+        )
         try:
-            hists = train(models, exp.data, cfg.train, seeds=data_seeds, hook=hook,
-                          checkpoint=run.file("checkpoint.pt"), progress=exp.progress, desc="repulsive")
+            hists = train(
+                models,
+                exp.data,
+                cfg.train,
+                seeds=data_seeds,
+                hook=hook,
+                checkpoint=run.file("checkpoint.pt"),
+                progress=exp.progress,
+                desc="repulsive",
+            )
         except DivergedError as e:
-            return {"members": [{"key": f"{key}/m{k}", "status": "diverged", "diverged_epoch": e.epoch,
-                                 "diverged_step": e.step} for k in range(1, cfg.K + 1)]}
+            return {
+                "members": [
+                    {
+                        "key": f"{key}/m{k}",
+                        "status": "diverged",
+                        "diverged_epoch": e.epoch,
+                        "diverged_step": e.step,
+                    }
+                    for k in range(1, cfg.K + 1)
+                ]
+            }
         members = []
         for k, (m, h) in enumerate(zip(models, hists), 1):
-            rec = {"key": f"{key}/m{k}", "status": "ok", "diverged_epoch": None, "diverged_step": None,
-                   "train_loss": float(h.train_loss.iloc[-1]), **exp.record(run.file(f"m{k}"), m, h, cfg.train)}
+            rec = {
+                "key": f"{key}/m{k}",
+                "status": "ok",
+                "diverged_epoch": None,
+                "diverged_step": None,
+                "train_loss": float(h.train_loss.iloc[-1]),
+                **exp.record(run.file(f"m{k}"), m, h, cfg.train),
+            }
             store.write_json(run.file(f"m{k}", "metrics.json"), rec)
             members.append(rec)
         return {"members": members}

@@ -6,6 +6,7 @@ Results come back in the order of the jobs, with one progress bar and a log line
 whose worker is lost (killed, timed out, pre-empted) gets ``on_lost(job, reason)`` as its result,
 so one broken job never takes the grid down.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,12 +25,13 @@ EXECUTORS = ("local", "slurm", "dask")
 @dataclass(frozen=True)
 class Slurm:
     """submitit's Slurm parameters (``cluster="local"`` runs the same pickled jobs as local processes)."""
+
     partition: str | None = None
     gpus_per_job: int = 1
     cpus_per_job: int = 4
     time_min: int = 120
     array_parallelism: int = 16
-    cluster: str | None = None   # None: Slurm when sbatch is there; "local": submitit's LocalExecutor
+    cluster: str | None = None  # None: Slurm when sbatch is there; "local": submitit's LocalExecutor
     extra: dict = field(default_factory=dict)
     # a job whose state Slurm cannot tell (UNKNOWN: sacct failing, no accounting) for this long is
     # given up as lost instead of waited on forever
@@ -52,15 +54,31 @@ def resolve_workers(workers, threads: int) -> int:
 def from_config(cfg) -> dict:
     """The ``run`` keyword arguments from a notebook's config (``executor``, ``workers``, ``slurm_*``,
     ``dask_address``)."""
-    slurm = Slurm(partition=cfg.slurm_partition, gpus_per_job=cfg.slurm_gpus, cpus_per_job=cfg.slurm_cpus,
-                  time_min=cfg.slurm_time_min, array_parallelism=cfg.slurm_array_parallelism)
+    slurm = Slurm(
+        partition=cfg.slurm_partition,
+        gpus_per_job=cfg.slurm_gpus,
+        cpus_per_job=cfg.slurm_cpus,
+        time_min=cfg.slurm_time_min,
+        array_parallelism=cfg.slurm_array_parallelism,
+    )
     return dict(executor=cfg.executor, workers=cfg.workers, slurm=slurm, dask_address=cfg.dask_address)
 
 
-def run(fn: Callable, jobs: list, executor: str = "local", workers="auto", *, threads: int = 1,
-        slurm: Slurm | None = None, dask_address: str | None = None, in_process: Callable | None = None,
-        on_lost: Callable, describe: Callable = lambda job, result: str(job), folder: str = "submitit",
-        log=print) -> list:
+def run(
+    fn: Callable,
+    jobs: list,
+    executor: str = "local",
+    workers="auto",
+    *,
+    threads: int = 1,
+    slurm: Slurm | None = None,
+    dask_address: str | None = None,
+    in_process: Callable | None = None,
+    on_lost: Callable,
+    describe: Callable = lambda job, result: str(job),
+    folder: str = "submitit",
+    log=print,
+) -> list:
     """``fn(job)`` for every job, in the order of ``jobs``. ``in_process``: what runs a job when the
     jobs run in this process (one local worker), e.g. on data already in memory. ``describe(job,
     result)`` is the job's log line; ``folder`` holds submitit's logs and pickles (Slurm)."""
@@ -97,11 +115,23 @@ def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int =
     of ``threads`` torch threads each (``"auto"``: as many as the cores hold); with one worker, in
     this process at its own thread count. A lost worker stops the map with an error (what finished
     before it is the caller's to keep, e.g. in a cache)."""
+
     def lost(job, reason):
-        raise RuntimeError(f"{reason} (in {job[0].__name__}); rerun to compute what is missing, or pass workers=1 "
-                           "to run in this process")
-    return run(call, [(fn, kwargs, threads) for fn, kwargs in jobs], "local", workers, threads=threads,
-               in_process=lambda job: job[0](**job[1]), on_lost=lost, log=lambda line: None)
+        raise RuntimeError(
+            f"{reason} (in {job[0].__name__}); rerun to compute what is missing, or pass workers=1 "
+            "to run in this process"
+        )
+
+    return run(
+        call,
+        [(fn, kwargs, threads) for fn, kwargs in jobs],
+        "local",
+        workers,
+        threads=threads,
+        in_process=lambda job: job[0](**job[1]),
+        on_lost=lost,
+        log=lambda line: None,
+    )
 
 
 def _local(fn, jobs, workers, done, on_lost, in_process=None) -> None:
@@ -111,6 +141,7 @@ def _local(fn, jobs, workers, done, on_lost, in_process=None) -> None:
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
     # spawn, not fork: a forked child of a process that already ran torch's thread pools can hang
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
@@ -124,11 +155,18 @@ def _local(fn, jobs, workers, done, on_lost, in_process=None) -> None:
 
 def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
     import submitit
+
     ex = submitit.AutoExecutor(folder=folder, cluster=cfg.cluster)
-    params = dict(timeout_min=cfg.time_min, cpus_per_task=cfg.cpus_per_job, slurm_array_parallelism=cfg.array_parallelism,
-                  **cfg.extra)
+    params = dict(
+        timeout_min=cfg.time_min,
+        cpus_per_task=cfg.cpus_per_job,
+        slurm_array_parallelism=cfg.array_parallelism,
+        **cfg.extra,
+    )
     if cfg.cluster != "local":
-        params.update(gpus_per_node=cfg.gpus_per_job, **({"slurm_partition": cfg.partition} if cfg.partition else {}))
+        params.update(
+            gpus_per_node=cfg.gpus_per_job, **({"slurm_partition": cfg.partition} if cfg.partition else {})
+        )
     ex.update_parameters(**params)
     submitted = ex.map_array(fn, jobs)
     pending, unknown_since = dict(enumerate(submitted)), {}
@@ -143,10 +181,23 @@ def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
             state = j.state if cfg.cluster != "local" else "RUNNING"
             # a job Slurm ended badly is lost now: asking submitit for its result would first wait for
             # an output file that a cancelled job never writes
-            if state.startswith("CANCELLED") or state in ("FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
-                                                          "PREEMPTED", "BOOT_FAIL", "DEADLINE"):
-                done(i, on_lost(jobs[i], f"slurm job {j.job_id} ended {state} before it returned: rerun the grid "
-                                         f"to resume it from its checkpoint"))
+            if state.startswith("CANCELLED") or state in (
+                "FAILED",
+                "TIMEOUT",
+                "NODE_FAIL",
+                "OUT_OF_MEMORY",
+                "PREEMPTED",
+                "BOOT_FAIL",
+                "DEADLINE",
+            ):
+                done(
+                    i,
+                    on_lost(
+                        jobs[i],
+                        f"slurm job {j.job_id} ended {state} before it returned: rerun the grid "
+                        f"to resume it from its checkpoint",
+                    ),
+                )
                 del pending[i]
             elif j.done():
                 try:
@@ -156,9 +207,15 @@ def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
                 del pending[i]
             elif state == "UNKNOWN":
                 if time.monotonic() - unknown_since.setdefault(i, time.monotonic()) > cfg.unknown_after_s:
-                    done(i, on_lost(jobs[i], f"slurm job {j.job_id}: Slurm reported its state as UNKNOWN for "
-                                             f"{cfg.unknown_after_s:g} s, so its end cannot be seen; sacct needs "
-                                             f"accounting (slurmdbd) to work (tools/slurm-local.sh starts it)"))
+                    done(
+                        i,
+                        on_lost(
+                            jobs[i],
+                            f"slurm job {j.job_id}: Slurm reported its state as UNKNOWN for "
+                            f"{cfg.unknown_after_s:g} s, so its end cannot be seen; sacct needs "
+                            f"accounting (slurmdbd) to work (tools/slurm-local.sh starts it)",
+                        ),
+                    )
                     del pending[i]
             else:
                 unknown_since.pop(i, None)
@@ -167,10 +224,15 @@ def _slurm(fn, jobs, cfg: Slurm, folder: str, done, on_lost) -> None:
 
 def _dask(fn, jobs, workers, threads, address, done, on_lost) -> None:
     from distributed import Client, LocalCluster, as_completed
+
     cluster = None
     if address is None:
-        cluster = LocalCluster(n_workers=resolve_workers(workers, threads), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=resolve_workers(workers, threads),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
     client = Client(address or cluster)
     try:
         futures = client.map(fn, jobs, pure=False)

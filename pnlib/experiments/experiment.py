@@ -5,6 +5,7 @@ locks, records) plus the runs of the registered methods (``pnlib.experiments.met
 ``results/<experiment>/<run-id>/`` with its config, per-trajectory records and summary rows; a
 finished run whose trajectories are all on disk is read back, not recomputed.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -26,13 +27,15 @@ class Experiment(Store):
         if run.done("summary.csv") and self.is_trained(run):
             # CSV reads an empty mode/selection back as NaN; keep them "" as when the rows were made
             return pd.read_csv(run.file("summary.csv"), dtype={"mode": object, "selection": object}).fillna(
-                {"mode": "", "selection": ""})
+                {"mode": "", "selection": ""}
+            )
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
         records = REGISTRY[method].produce(self, cfg, seed)
         # who trained each trajectory stays in its metrics.json: the run's table holds results only
-        trajs = pd.DataFrame([{"k": k + 1, **{f: v for f, v in r.items() if f != "trained_by"}}
-                              for k, r in enumerate(records)])
+        trajs = pd.DataFrame(
+            [{"k": k + 1, **{f: v for f, v in r.items() if f != "trained_by"}} for k, r in enumerate(records)]
+        )
         store.write_csv(run.file("trajectories.csv"), trajs)
         rows = summarise(self, method, cfg, seed, records)
         store.write_csv(run.file("summary.csv"), rows)
@@ -46,8 +49,13 @@ class Experiment(Store):
 
     def run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
         """The folder of a run (``<method>-<model>-<init>-seed<seed>-<hash of its config>``)."""
-        config = {"method": method, "seed": seed, "run": cfg.to_dict(), "data": self.fingerprint,
-                  "threads": self.threads}
+        config = {
+            "method": method,
+            "seed": seed,
+            "run": cfg.to_dict(),
+            "data": self.fingerprint,
+            "threads": self.threads,
+        }
         run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
         return store.RunDir(self.root / run_id, config)
 
@@ -59,8 +67,10 @@ class Experiment(Store):
     def solutions(self, method: str, cfg: RunConfig, seed: int) -> dict[str, dict]:
         """θ₀ and the end point of every finished trajectory of a run: {"θ₀", "a1", "a2", ...}."""
         t = self.trajectories(method, cfg, seed)
-        return {"θ₀": self.theta0(cfg, seed), **{f"a{r.k}": self.solution(r.key) for r in t.itertuples()
-                                                 if r.status == "ok"}}
+        return {
+            "θ₀": self.theta0(cfg, seed),
+            **{f"a{r.k}": self.solution(r.key) for r in t.itertuples() if r.status == "ok"},
+        }
 
     def history(self, key: str) -> pd.DataFrame:
         return pd.read_csv(self.folder(key) / "history.csv")

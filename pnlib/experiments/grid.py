@@ -8,6 +8,7 @@ trajectory lets one worker train it while the others wait and read it. A job's r
 only on its config, seed and thread count, never on which worker ran it. A job that raises is
 rows with ``status="failed"`` and the error; the other jobs finish.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,29 +19,28 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import torch
 
-from pnlib.experiments import executors
-
 from pnlib.base import labels, store
-from pnlib.train.data import load_dataset
+from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.methods import REGISTRY, method_name
-from pnlib.train.models import BUILTIN_MODELS
 from pnlib.method.persistence import PenaltyConfig
-from pnlib.train.runs import RunConfig
+from pnlib.train.data import load_dataset
 from pnlib.train.loop import TrainConfig
+from pnlib.train.models import BUILTIN_MODELS
 from pnlib.train.precision import resolve_precision
+from pnlib.train.runs import RunConfig
 
 
 @dataclass(frozen=True)
 class Job:
-    root: str                # the experiment's results folder
-    data: tuple              # Data.source: how the worker loads the same splits
-    method: str              # a name of pnlib.experiments.methods.REGISTRY
-    cfg: object              # RunConfig
+    root: str  # the experiment's results folder
+    data: tuple  # Data.source: how the worker loads the same splits
+    method: str  # a name of pnlib.experiments.methods.REGISTRY
+    cfg: object  # RunConfig
     seed: int
-    mode: str = ""           # the grid's name for the persistent mode
-    threads: int = 1         # torch CPU threads of this job (part of its result's identity)
-    device: str = "cpu"      # the submitting process's device: results are keyed and read back there
+    mode: str = ""  # the grid's name for the persistent mode
+    threads: int = 1  # torch CPU threads of this job (part of its result's identity)
+    device: str = "cpu"  # the submitting process's device: results are keyed and read back there
 
     @property
     def label(self) -> str:
@@ -59,8 +59,9 @@ def run_job(job: Job, data=None) -> pd.DataFrame:
     t0 = time.perf_counter()
     try:
         data = data if data is not None else _dataset(job.data, job.device)
-        exp = Experiment(job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None,
-                         threads=job.threads)
+        exp = Experiment(
+            job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None, threads=job.threads
+        )
         rows = exp.run(job.method, job.cfg, job.seed).assign(mode=job.mode)
     except Exception as exc:  # one broken job must not take the grid down
         rows = failed_rows(job, f"{type(exc).__name__}: {exc}")
@@ -71,28 +72,51 @@ def failed_rows(job: Job, reason: str) -> pd.DataFrame:
     """The rows the job would have given, with ``status="failed"`` and the error: a failure is a row
     of the table, never a gap."""
     E = job.cfg.train.num_epochs * job.cfg.K
-    cells = (REGISTRY[job.method].cells(job.cfg) if job.method in REGISTRY  # an unknown method fails as its rows
-             else [(job.method, "selected", E), (job.method, "ensemble", E)])
-    return pd.DataFrame([{"dataset": dict(job.data).get("name"), "model": job.cfg.model, "init": job.cfg.init,
-                          "mode": job.mode, "K": job.cfg.K, "seed": job.seed, "method": m, "selection": sel,
-                          "epochs": epochs, "status": "failed", "error": reason, "job_seconds": 0.0}
-                         for m, sel, epochs in cells])
+    cells = (
+        REGISTRY[job.method].cells(job.cfg)
+        if job.method in REGISTRY  # an unknown method fails as its rows
+        else [(job.method, "selected", E), (job.method, "ensemble", E)]
+    )
+    return pd.DataFrame(
+        [
+            {
+                "dataset": dict(job.data).get("name"),
+                "model": job.cfg.model,
+                "init": job.cfg.init,
+                "mode": job.mode,
+                "K": job.cfg.K,
+                "seed": job.seed,
+                "method": m,
+                "selection": sel,
+                "epochs": epochs,
+                "status": "failed",
+                "error": reason,
+                "job_seconds": 0.0,
+            }
+            for m, sel, epochs in cells
+        ]
+    )
 
 
-def run_jobs(jobs: list[Job], executor: str = "local", workers="auto", *, slurm=None, dask_address=None,
-             data=None) -> list[pd.DataFrame]:
+def run_jobs(
+    jobs: list[Job], executor: str = "local", workers="auto", *, slurm=None, dask_address=None, data=None
+) -> list[pd.DataFrame]:
     """Every job's rows on ``executor``. ``data``: the dataset already in this process, used when the
     jobs run here (one local worker)."""
     if not jobs:
         return []
     here = executor == "local" and executors.resolve_workers(workers, jobs[0].threads) == 1
     if not here and not all(job.data for job in jobs):
-        raise ValueError("these jobs' dataset has no source (a Data built by hand), so no other process can "
-                         "load it: run with executor='local', workers=1, or load it with pnlib.load_dataset")
+        raise ValueError(
+            "these jobs' dataset has no source (a Data built by hand), so no other process can "
+            "load it: run with executor='local', workers=1, or load it with pnlib.load_dataset"
+        )
     registered = sorted({job.cfg.model for job in jobs} - set(BUILTIN_MODELS))
     if not here and registered:
-        raise ValueError(f"model(s) {', '.join(registered)} were registered in this process only, so other "
-                         f"processes cannot build them: run with executor='local', workers=1")
+        raise ValueError(
+            f"model(s) {', '.join(registered)} were registered in this process only, so other "
+            f"processes cannot build them: run with executor='local', workers=1"
+        )
 
     def describe(job, rows):
         return f"{job.label} ({','.join(sorted(set(rows.status.astype(str))))}, {rows.job_seconds.iloc[0]:.0f} s)"
@@ -100,15 +124,36 @@ def run_jobs(jobs: list[Job], executor: str = "local", workers="auto", *, slurm=
     def lost(job, reason):
         return failed_rows(job, reason).assign(job_seconds=0.0)
 
-    return executors.run(run_job, jobs, executor, workers, threads=jobs[0].threads, slurm=slurm,
-                         dask_address=dask_address, in_process=functools.partial(run_job, data=data),
-                         on_lost=lost, describe=describe, folder=os.path.join(jobs[0].root, "submitit"))
+    return executors.run(
+        run_job,
+        jobs,
+        executor,
+        workers,
+        threads=jobs[0].threads,
+        slurm=slurm,
+        dask_address=dask_address,
+        in_process=functools.partial(run_job, data=data),
+        on_lost=lost,
+        describe=describe,
+        folder=os.path.join(jobs[0].root, "submitit"),
+    )
 
 
 # -- the cells of a grid --------------------------------------------------------------------------
-def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, augment: bool = False,
-         device: torch.device | None = None, num_epochs: int | None = None, K: int | None = None,
-         lr: float | None = None, batch_size: int | None = None, **model_kwargs) -> dict[str, RunConfig]:
+def grid(
+    cfg,
+    model: str,
+    init: str,
+    partial: dict[str, tuple[str, ...]],
+    *,
+    augment: bool = False,
+    device: torch.device | None = None,
+    num_epochs: int | None = None,
+    K: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    **model_kwargs,
+) -> dict[str, RunConfig]:
     """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
     (no penalty), ``full``, and each named ``partial`` subset (module-name patterns).
     ``num_epochs`` / ``K`` / ``lr`` / ``batch_size`` replace the config's (e.g. what a pilot chose);
@@ -116,41 +161,77 @@ def grid(cfg, model: str, init: str, partial: dict[str, tuple[str, ...]], *, aug
     the config's ``precision`` (``auto`` / ``fp32`` / ``bf16``) is resolved for ``device`` and ``model``."""
     device = torch.device(device or "cpu")
     # a config without ``precision`` keeps what grids always did: bf16 on a GPU, fp32 on the CPU
-    bf16 = resolve_precision(getattr(cfg, "precision", None) or ("bf16" if device.type == "cuda" else "fp32"),
-                             device, model)[0] == "bf16"
-    train = TrainConfig(num_epochs=num_epochs or cfg.num_epochs, batch_size=batch_size or cfg.batch_size, lr=lr or cfg.lr,
-                        weight_decay=cfg.weight_decay, lr_schedule="cosine", augment=augment, amp=bf16,
-                        channels_last=bf16, compile=bool(getattr(cfg, "compile", False)),
-                        eval_every=getattr(cfg, "eval_every", None) or 1)
+    bf16 = (
+        resolve_precision(
+            getattr(cfg, "precision", None) or ("bf16" if device.type == "cuda" else "fp32"), device, model
+        )[0]
+        == "bf16"
+    )
+    train = TrainConfig(
+        num_epochs=num_epochs or cfg.num_epochs,
+        batch_size=batch_size or cfg.batch_size,
+        lr=lr or cfg.lr,
+        weight_decay=cfg.weight_decay,
+        lr_schedule="cosine",
+        augment=augment,
+        amp=bf16,
+        channels_last=bf16,
+        compile=bool(getattr(cfg, "compile", False)),
+        eval_every=getattr(cfg, "eval_every", None) or 1,
+    )
 
     def penalty(include=None):
-        return PenaltyConfig(include=include, granularity=cfg.granularity, kernel=cfg.kernel,
-                             strength=cfg.strength, schedule=cfg.schedule)
+        return PenaltyConfig(
+            include=include,
+            granularity=cfg.granularity,
+            kernel=cfg.kernel,
+            strength=cfg.strength,
+            schedule=cfg.schedule,
+        )
 
-    modes = {labels.RE_RUNS: None, "full": penalty(), **{name: penalty(pats) for name, pats in partial.items()}}
-    return {mode: RunConfig(model=model, model_kwargs=model_kwargs, init=init, K=K or cfg.K, train=train, penalty=pen)
-            for mode, pen in modes.items()}
+    modes = {
+        labels.RE_RUNS: None,
+        "full": penalty(),
+        **{name: penalty(pats) for name, pats in partial.items()},
+    }
+    return {
+        mode: RunConfig(
+            model=model, model_kwargs=model_kwargs, init=init, K=K or cfg.K, train=train, penalty=pen
+        )
+        for mode, pen in modes.items()
+    }
 
 
 def penalty_settings(base: RunConfig, strengths, kernels, bandwidths) -> dict[str, RunConfig]:
     """``base`` with every penalty setting λ × kernel × bandwidth, by label ``λ=… · kernel · bandwidth``."""
-    return {f"λ={lam:g} · {kern} · {bw if bw == 'travel' else f'fixed {bw:g}'}":
-            replace(base, penalty=replace(base.penalty, strength=lam, kernel=kern, bandwidth=bw))
-            for lam in strengths for kern in kernels for bw in bandwidths}
+    return {
+        f"λ={lam:g} · {kern} · {bw if bw == 'travel' else f'fixed {bw:g}'}": replace(
+            base, penalty=replace(base.penalty, strength=lam, kernel=kern, bandwidth=bw)
+        )
+        for lam in strengths
+        for kern in kernels
+        for bw in bandwidths
+    }
 
 
 def grid_cells(modes: dict[str, RunConfig]) -> list[tuple[str, str, RunConfig]]:
     """A grid's cells: a persistent run per mode (``penalty=None`` gives the re-runs from θ₀),
     then the equal-compute restarts and longer runs of the plain config."""
     plain = replace(next(iter(modes.values())), penalty=None)
-    return [("persistent", mode, c) for mode, c in modes.items()] + [(m, "", plain) for m in ("restarts", "longer")]
+    return [("persistent", mode, c) for mode, c in modes.items()] + [
+        (m, "", plain) for m in ("restarts", "longer")
+    ]
 
 
 def cell_jobs(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds) -> list[Job]:
     """One job per (cell, seed); a cell is (method, mode label, RunConfig). Cells come first across
     seeds, so concurrent workers start on different trajectories 1."""
-    common = dict(root=str(exp.root), data=exp.data.source, threads=exp.threads or 1,
-                  device=str(exp.data.X_train.device))
+    common = dict(
+        root=str(exp.root),
+        data=exp.data.source,
+        threads=exp.threads or 1,
+        device=str(exp.data.X_train.device),
+    )
     return [Job(method=m, cfg=c, seed=seed, mode=mode, **common) for m, mode, c in cells for seed in seeds]
 
 
@@ -163,29 +244,55 @@ def cell_histories(exp: Experiment, cells: list[tuple[str, str, RunConfig]], see
                 continue  # a failed job: its rows in the summary say why
             for r in exp.trajectories(method, c, seed).itertuples():
                 if r.status == "ok":
-                    out.append(exp.history(r.key).assign(model=c.model, init=c.init, method=method_name(method, c),
-                                                          mode=mode, seed=seed, k=r.k))
+                    out.append(
+                        exp.history(r.key).assign(
+                            model=c.model,
+                            init=c.init,
+                            method=method_name(method, c),
+                            mode=mode,
+                            seed=seed,
+                            k=r.k,
+                        )
+                    )
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
-def run_cells(exp: Experiment, cells: list[tuple[str, str, RunConfig]], seeds, *, executor: str = "local",
-              workers="auto", slurm=None, dask_address: str | None = None, name: str = "summary"):
+def run_cells(
+    exp: Experiment,
+    cells: list[tuple[str, str, RunConfig]],
+    seeds,
+    *,
+    executor: str = "local",
+    workers="auto",
+    slurm=None,
+    dask_address: str | None = None,
+    name: str = "summary",
+):
     """Every cell (method, mode label, RunConfig) over ``seeds`` on ``executor`` (see
     ``pnlib.experiments.executors``): the summary rows (failed jobs included, with their error) and the
     per-epoch histories, also written to ``<name>.csv`` and ``<name>_histories.csv``."""
     t0 = time.perf_counter()
     seeds = list(seeds)
     jobs = cell_jobs(exp, cells, seeds)
-    summary = pd.concat(run_jobs(jobs, executor, workers, slurm=slurm, dask_address=dask_address, data=exp.data),
-                        ignore_index=True)
+    summary = pd.concat(
+        run_jobs(jobs, executor, workers, slurm=slurm, dask_address=dask_address, data=exp.data),
+        ignore_index=True,
+    )
     histories = cell_histories(exp, cells, seeds)
     store.write_csv(exp.root / f"{name}.csv", summary)
     store.write_csv(exp.root / ("histories.csv" if name == "summary" else f"{name}_histories.csv"), histories)
     failed = summary[summary.status == "failed"]
-    print(f"{name}: {len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in "
-          f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device}; finished runs are reused, so a "
-          f"rerun is fast" + (f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say "
-                              f"why): rerun to resume them" if len(failed) else ""))
+    print(
+        f"{name}: {len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in "
+        f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device}; finished runs are reused, so a "
+        f"rerun is fast"
+        + (
+            f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say "
+            f"why): rerun to resume them"
+            if len(failed)
+            else ""
+        )
+    )
     return summary, histories
 
 

@@ -8,6 +8,7 @@ chosen on validation, and the ensemble), ``"with trajectory 1"`` (the same, afte
 trajectory 1 the run started with) or ``"single"`` (one long trajectory). A new control is one
 ``register`` call and its producer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -17,9 +18,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from pnlib.experiments import baselines
-
 from pnlib.base import labels, seeds
+from pnlib.experiments import baselines
 from pnlib.train.evaluation import score
 
 ROWS = ("selection", "with trajectory 1", "single")
@@ -27,14 +27,16 @@ ROWS = ("selection", "with trajectory 1", "single")
 
 @dataclass(frozen=True)
 class Method:
-    name: str                         # the registry key, e.g. "persistent"
-    produce: Callable                 # (exp, cfg, seed) -> list of trajectory records
-    label: str                        # the name its summary rows carry
+    name: str  # the registry key, e.g. "persistent"
+    produce: Callable  # (exp, cfg, seed) -> list of trajectory records
+    label: str  # the name its summary rows carry
     rows: str = "selection"
-    label_without_penalty: str = ""   # persistent without penalty: the re-runs from θ₀
+    label_without_penalty: str = ""  # persistent without penalty: the re-runs from θ₀
 
     def label_for(self, cfg) -> str:
-        return self.label_without_penalty if cfg.penalty is None and self.label_without_penalty else self.label
+        return (
+            self.label_without_penalty if cfg.penalty is None and self.label_without_penalty else self.label
+        )
 
     def cells(self, cfg) -> list[tuple[str, str, int]]:
         """The (method label, selection, epochs) of its summary rows, also those of a failed job."""
@@ -48,8 +50,9 @@ class Method:
 REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, produce: Callable, label: str, *, rows: str = "selection",
-             label_without_penalty: str = "") -> Method:
+def register(
+    name: str, produce: Callable, label: str, *, rows: str = "selection", label_without_penalty: str = ""
+) -> Method:
     if name in REGISTRY:
         raise ValueError(f"method {name!r} is already registered")
     if rows not in ROWS:
@@ -69,16 +72,25 @@ def persistent(exp, cfg, seed: int, random_anchors: bool = False) -> list[dict]:
     ``random_anchors`` (the control): each end point becomes an anchor at its own distance from θ₀
     in every group, in a random direction (``kicks.random_anchor``); trajectory 1 is shared."""
     if random_anchors and cfg.penalty is None:
-        raise ValueError("the random-anchor control keeps the persistent penalty and forgets where the anchors "
-                         "lay: give it a config with a penalty")
+        raise ValueError(
+            "the random-anchor control keeps the persistent penalty and forgets where the anchors "
+            "lay: give it a config with a penalty"
+        )
     theta0 = exp.theta0(cfg, seed)
     records, parents, start = [], (), theta0
     name = labels.RANDOM_ANCHORS if random_anchors else "persistent"
     for k in range(1, cfg.K + 1):
-        rec = exp.trajectory(cfg, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train,
-                             penalty=cfg.penalty if k > 1 else None, parents=parents if cfg.penalty and k > 1 else (),
-                             theta0=theta0, label=f"{name} k={k}/{cfg.K}",
-                             anchor_seed=seeds.derive_seed(seed, "anchors") if random_anchors and k > 1 else None)
+        rec = exp.trajectory(
+            cfg,
+            start=start,
+            data_seed=seeds.data_seed(seed, k),
+            train=cfg.train,
+            penalty=cfg.penalty if k > 1 else None,
+            parents=parents if cfg.penalty and k > 1 else (),
+            theta0=theta0,
+            label=f"{name} k={k}/{cfg.K}",
+            anchor_seed=seeds.derive_seed(seed, "anchors") if random_anchors and k > 1 else None,
+        )
         records.append(rec)
         if rec["status"] == "ok":
             parents = parents + (rec["key"],)  # a diverged end point is no anchor
@@ -89,17 +101,38 @@ def persistent(exp, cfg, seed: int, random_anchors: bool = False) -> list[dict]:
 
 def restarts(exp, cfg, seed: int) -> list[dict]:
     # restart 1 shares θ₀ and batch order with persistent trajectory 1 (the same cached run)
-    return [exp.trajectory(cfg, start=exp.theta0(cfg, seeds.init_seed(seed, k)), data_seed=seeds.data_seed(seed, k),
-                           train=cfg.train, label=f"restart k={k}/{cfg.K}") for k in range(1, cfg.K + 1)]
+    return [
+        exp.trajectory(
+            cfg,
+            start=exp.theta0(cfg, seeds.init_seed(seed, k)),
+            data_seed=seeds.data_seed(seed, k),
+            train=cfg.train,
+            label=f"restart k={k}/{cfg.K}",
+        )
+        for k in range(1, cfg.K + 1)
+    ]
 
 
 def longer(exp, cfg, seed: int) -> list[dict]:
     train = replace(cfg.train, num_epochs=cfg.train.num_epochs * cfg.K)
-    return [exp.trajectory(cfg, start=exp.theta0(cfg, seed), data_seed=seeds.data_seed(seed, 1), train=train,
-                           label=f"longer ({train.num_epochs} epochs)")]
+    return [
+        exp.trajectory(
+            cfg,
+            start=exp.theta0(cfg, seed),
+            data_seed=seeds.data_seed(seed, 1),
+            train=train,
+            label=f"longer ({train.num_epochs} epochs)",
+        )
+    ]
 
 
-register("persistent", persistent, labels.PERSISTENT, rows="with trajectory 1", label_without_penalty=labels.RE_RUNS)
+register(
+    "persistent",
+    persistent,
+    labels.PERSISTENT,
+    rows="with trajectory 1",
+    label_without_penalty=labels.RE_RUNS,
+)
 register("restarts", restarts, labels.RESTARTS)
 register("longer", longer, labels.LONGER, rows="single")
 register("snapshot", baselines.snapshot, labels.SNAPSHOT)
@@ -115,8 +148,11 @@ def mode(cfg) -> str:
     """The persistent set in words: ``full`` or ``partial:<patterns>[-<excluded>]``."""
     if cfg.penalty.include is None and not cfg.penalty.exclude:
         return "full"
-    return "partial:" + ",".join(cfg.penalty.include or ()) + ("-" + ",".join(cfg.penalty.exclude)
-                                                               if cfg.penalty.exclude else "")
+    return (
+        "partial:"
+        + ",".join(cfg.penalty.include or ())
+        + ("-" + ",".join(cfg.penalty.exclude) if cfg.penalty.exclude else "")
+    )
 
 
 def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataFrame:
@@ -125,8 +161,14 @@ def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataF
     solutions (chosen on validation, or their ensemble). A diverged side is a row, never dropped."""
     spec = REGISTRY[method]
     name = spec.label_for(cfg)
-    base = {"dataset": exp.data.name, "model": cfg.model, "init": cfg.init,
-            "mode": mode(cfg) if name == "persistent" else "", "K": cfg.K, "seed": seed}
+    base = {
+        "dataset": exp.data.name,
+        "model": cfg.model,
+        "init": cfg.init,
+        "mode": mode(cfg) if name == "persistent" else "",
+        "K": cfg.K,
+        "seed": seed,
+    }
     ok = [r for r in records if r["status"] == "ok"]
     cols = ("val_acc", "test_acc", "val_loss", "test_loss")
 
@@ -134,8 +176,16 @@ def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataF
         # ``diverged``: the trajectories (or members) of this row's run lost to divergence, counted on
         # every row of the run, also when a surviving trajectory gives the row its numbers
         values = {c: recs[c] for c in cols} if recs else {c: float("nan") for c in cols}
-        return {**base, "method": method, "selection": selection, "epochs": epochs, **values,
-                "status": "ok" if recs else "diverged", "diverged": diverged, **extra}
+        return {
+            **base,
+            "method": method,
+            "selection": selection,
+            "epochs": epochs,
+            **values,
+            "status": "ok" if recs else "diverged",
+            "diverged": diverged,
+            **extra,
+        }
 
     cells = spec.cells(cfg)
     if spec.rows == "single":
@@ -144,8 +194,15 @@ def summarise(exp, method: str, cfg, seed: int, records: list[dict]) -> pd.DataF
     rows = []
     if spec.rows == "with trajectory 1":
         first = records[0]
-        rows.append(row(labels.TRAJECTORY_1, "", first if first["status"] == "ok" else None, cells[0][2],
-                        int(first["status"] != "ok")))
+        rows.append(
+            row(
+                labels.TRAJECTORY_1,
+                "",
+                first if first["status"] == "ok" else None,
+                cells[0][2],
+                int(first["status"] != "ok"),
+            )
+        )
     n_div = len(records) - len(ok)
     E = cells[-1][2]
     rows.append(row(name, "selected", best, E, n_div, selected_k=records.index(best) + 1 if best else None))

@@ -2,6 +2,7 @@
 ``inverse`` 1/(r² + ε) in the style of deflation, ``hinge`` max(0, 1 − r)²; ``constant``, ``linear``
 and ``cosine`` to 0, or ``off_after:<fraction>``. ``penalty_terms`` gives φ and the gradient
 coefficient of every group at once, for ``PersistentPenalty`` and the batched synthetic engine."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ def parse_schedule(schedule: str) -> tuple[str, float]:
         except ValueError:
             frac = float("nan")
         if not 0.0 < frac <= 1.0:
-            raise ValueError(f"schedule {schedule!r}: the fraction after 'off_after:' must lie in (0, 1], "
-                             f"e.g. 'off_after:0.5'")
+            raise ValueError(
+                f"schedule {schedule!r}: the fraction after 'off_after:' must lie in (0, 1], "
+                f"e.g. 'off_after:0.5'"
+            )
         return name, frac
     raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(SCHEDULES)}")
 
@@ -48,17 +51,17 @@ def schedule_factor(schedule: str, progress: float) -> float:
 def kernel_and_slope(kernel: str, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """φ and dφ/du as functions of u = r² (r = ‖θ_g − a_g‖/σ_g)."""
     if kernel == "gaussian":
-        phi = torch.exp(-0.5 * u)                          # φ = exp(−r²/2)
+        phi = torch.exp(-0.5 * u)  # φ = exp(−r²/2)
         return phi, -0.5 * phi
     if kernel == "inverse":
-        phi = 1.0 / (u + INVERSE_EPS)                      # φ = 1/(r² + ε)
+        phi = 1.0 / (u + INVERSE_EPS)  # φ = 1/(r² + ε)
         return phi, -phi * phi
     if kernel == "hinge":
         r = u.sqrt()
         gap = (1.0 - r).clamp(min=0.0)
         # dφ/du = −(1−r)/r; on the anchor itself (r = 0) the subgradient 0 is used
         slope = torch.where(r > 0, -gap / r.clamp(min=torch.finfo(u.dtype).tiny), torch.zeros_like(u))
-        return gap * gap, slope                            # φ = max(0, 1 − r)²
+        return gap * gap, slope  # φ = max(0, 1 − r)²
     raise ValueError(f"unknown kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
 
 
@@ -74,5 +77,5 @@ def penalty_terms(kernel: str, d2: torch.Tensor, s2: torch.Tensor, lam: float = 
     synthetic runs (``pnlib.synthetic``)."""
     live = s2 > 0
     s2 = torch.where(live, s2, torch.ones_like(s2))
-    phi, slope = kernel_and_slope(kernel, d2 / s2)                    # u = r² = ‖θ_g − a_g‖²/σ²
+    phi, slope = kernel_and_slope(kernel, d2 / s2)  # u = r² = ‖θ_g − a_g‖²/σ²
     return phi * live, (2.0 * lam) * slope * live / s2

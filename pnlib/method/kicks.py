@@ -11,6 +11,7 @@ of METHOD.md that keep the size of persistence's displacement and forget its dir
 The groups are those of the penalty's config (``granularity``, ``include`` / ``exclude``);
 parameters outside the persistent set are left at θ₀.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,15 +21,19 @@ from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 
 def weight_bias_blocks(pen: PersistentPenalty, state: dict) -> list:
     """``state``'s (weight, bias or None) of every persistent module of ``pen``, in its order."""
-    return [(state[f"{n}.weight"], state[f"{n}.bias"] if b is not None else None)
-            for n, (_, b) in zip(pen.module_names, pen.params)]
+    return [
+        (state[f"{n}.weight"], state[f"{n}.bias"] if b is not None else None)
+        for n, (_, b) in zip(pen.module_names, pen.params)
+    ]
 
 
 def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
     """‖a_g − b_g‖ for every persistent group g of ``config`` (granularity, include/exclude)."""
     pen = PersistentPenalty(model, config, theta0=a)
-    diffs = [((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
-             for (wa, ba), (wb, bb) in zip(weight_bias_blocks(pen, a), weight_bias_blocks(pen, b))]
+    diffs = [
+        ((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
+        for (wa, ba), (wb, bb) in zip(weight_bias_blocks(pen, a), weight_bias_blocks(pen, b))
+    ]
     return torch.cat(pen.group_sq_blocks(diffs), 1).squeeze(0).sqrt()
 
 
@@ -36,11 +41,17 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
     """θ₀ plus a random perturbation whose norm in each persistent group g is ‖a_g − b_g‖ and
     whose direction is uniform on the group's sphere (a seeded Gaussian, normalised per group)."""
     pen = PersistentPenalty(model, config, theta0=theta0)
-    a, b = ({k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b))  # a GPU run's states, θ₀ on CPU
+    a, b = (
+        {k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b)
+    )  # a GPU run's states, θ₀ on CPU
     gen = torch.Generator().manual_seed(seed)
-    noise = [(torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
-              None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0))
-             for w, bb in weight_bias_blocks(pen, theta0)]
+    noise = [
+        (
+            torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
+            None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0),
+        )
+        for w, bb in weight_bias_blocks(pen, theta0)
+    ]
     target = group_norms(model, config, a, b)
     scale = (target.square() / torch.cat(pen.group_sq_blocks(noise), 1).squeeze(0)).sqrt()
     scale = scale.split([s.shape[1] for s in pen.group_sq_blocks(noise)])

@@ -14,6 +14,7 @@ The gradient of the penalty depends only on θ and the anchors, so ``apply_`` ad
 λ(t)∇P straight to ``.grad`` after backward (no autograd graph); ``value`` builds the same
 quantity differentiably. Both must agree (``analysis.gradient_check``, tests/test_persistence.py).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -32,6 +33,7 @@ PERSISTENT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 @dataclass(frozen=True)
 class PenaltyConfig:
     """The settings of a penalty, plain values only, so a run folder can store them."""
+
     include: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     granularity: str = "neuron"
@@ -49,7 +51,9 @@ class PenaltyConfig:
             try:
                 checks.number("bandwidth", self.bandwidth)
             except ValueError:
-                raise ValueError(f"bandwidth must be 'travel' or a finite number > 0; got {self.bandwidth!r}") from None
+                raise ValueError(
+                    f"bandwidth must be 'travel' or a finite number > 0; got {self.bandwidth!r}"
+                ) from None
         for name in ("include", "exclude"):
             pats = getattr(self, name)
             if pats is not None and (isinstance(pats, str) or not all(isinstance(p, str) for p in pats)):
@@ -65,7 +69,11 @@ class PenaltyConfig:
     def sigma2(self, travel_sq: torch.Tensor) -> torch.Tensor:
         """σ²_{j,g} of every group: ``travel_sq`` = ‖θ₀,g − a_{j,g}‖², how far trajectory j moved
         in group g (``travel``), or the fixed bandwidth squared."""
-        return travel_sq if self.bandwidth == "travel" else torch.full_like(travel_sq, float(self.bandwidth) ** 2)
+        return (
+            travel_sq
+            if self.bandwidth == "travel"
+            else torch.full_like(travel_sq, float(self.bandwidth) ** 2)
+        )
 
 
 def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.Module]:
@@ -81,14 +89,21 @@ def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.M
     for field, pats in (("include", include or ()), ("exclude", exclude or ())):
         for p in pats:
             if not fnmatch.filter(names, p):
-                raise ValueError(f"{field} pattern {p!r} selects no Conv/Linear module; "
-                                 f"module names are: {', '.join(names)}")
-    chosen = {n: m for n, m in candidates.items()
-              if (include is None or any(fnmatch.fnmatchcase(n, p) for p in include))
-              and not any(fnmatch.fnmatchcase(n, p) for p in exclude or ())}
+                raise ValueError(
+                    f"{field} pattern {p!r} selects no Conv/Linear module; "
+                    f"module names are: {', '.join(names)}"
+                )
+    chosen = {
+        n: m
+        for n, m in candidates.items()
+        if (include is None or any(fnmatch.fnmatchcase(n, p) for p in include))
+        and not any(fnmatch.fnmatchcase(n, p) for p in exclude or ())
+    }
     if not chosen:
-        raise ValueError(f"include={include!r} with exclude={exclude!r} leaves no module; "
-                         f"module names are: {', '.join(names)}")
+        raise ValueError(
+            f"include={include!r} with exclude={exclude!r} leaves no module; "
+            f"module names are: {', '.join(names)}"
+        )
     return chosen
 
 
@@ -108,12 +123,18 @@ class PersistentPenalty:
     trajectories; travel bandwidths are measured from it.
     """
 
-    def __init__(self, model: nn.Module, config: PenaltyConfig | None = None,
-                 theta0: dict[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        config: PenaltyConfig | None = None,
+        theta0: dict[str, torch.Tensor] | None = None,
+    ):
         self.config = config if config is not None else PenaltyConfig()
         if not isinstance(self.config, PenaltyConfig):
-            raise TypeError(f"config must be a PenaltyConfig; got {type(config).__name__}. Build one with "
-                            f"PenaltyConfig(strength=..., kernel=..., ...)")
+            raise TypeError(
+                f"config must be a PenaltyConfig; got {type(config).__name__}. Build one with "
+                f"PenaltyConfig(strength=..., kernel=..., ...)"
+            )
         modules = select_modules(model, self.config.include, self.config.exclude)
         self.module_names = list(modules)
         # (weight, bias or None) per module: the live parameters θ_S
@@ -121,12 +142,16 @@ class PersistentPenalty:
         source = theta0 if theta0 is not None else model.state_dict()
         self.theta0 = {k: source[k].detach().clone() for k in self.param_names}
         self.anchors: dict[str, torch.Tensor] = {}  # name -> (J, *shape): one stacked tensor per parameter
-        self.sigma2 = torch.zeros(0)                # (J, G): σ² of every group, blocks in module order
+        self.sigma2 = torch.zeros(0)  # (J, G): σ² of every group, blocks in module order
 
     @property
     def param_names(self) -> list[str]:
-        return [f"{n}.{kind}" for n, (w, b) in zip(self.module_names, self.params)
-                for kind, p in (("weight", w), ("bias", b)) if p is not None]
+        return [
+            f"{n}.{kind}"
+            for n, (w, b) in zip(self.module_names, self.params)
+            for kind, p in (("weight", w), ("bias", b))
+            if p is not None
+        ]
 
     @property
     def num_anchors(self) -> int:
@@ -147,12 +172,13 @@ class PersistentPenalty:
 
     def group_sq_blocks(self, diffs) -> list[torch.Tensor]:
         """‖θ_g − a_{j,g}‖² as blocks of (J, groups): one block per module, or one for ``model``."""
-        unit = [dw.square().flatten(2).sum(-1) + (db.square() if db is not None else 0.0)
-                for dw, db in diffs]                                   # per neuron: (J, out)
+        unit = [
+            dw.square().flatten(2).sum(-1) + (db.square() if db is not None else 0.0) for dw, db in diffs
+        ]  # per neuron: (J, out)
         g = self.config.granularity
         if g == "neuron":
             return unit
-        layer = [s.sum(-1, keepdim=True) for s in unit]               # per module: (J, 1)
+        layer = [s.sum(-1, keepdim=True) for s in unit]  # per module: (J, 1)
         return layer if g == "layer" else [torch.stack(layer).sum(0)]  # model: one (J, 1)
 
     def block_of(self, i: int) -> int:
@@ -206,7 +232,7 @@ class PersistentPenalty:
         if not self.anchors:
             return self.params[0][0].new_zeros(())
         phi, _ = self._kernel(self.group_sq_blocks(self._diffs(self.params, self.anchors)), 1.0)
-        return self.strength_at(progress) * phi.sum()                  # λ(t)·Σ_j Σ_g φ(r)
+        return self.strength_at(progress) * phi.sum()  # λ(t)·Σ_j Σ_g φ(r)
 
     @torch.no_grad()
     def apply_(self, progress: float = 0.0) -> torch.Tensor:
@@ -220,16 +246,16 @@ class PersistentPenalty:
             return self.params[0][0].new_zeros(())
         lam = self.strength_at(progress)
         diffs = self._diffs(self.params, self.anchors)
-        phi, coefs = self._kernel(self.group_sq_blocks(diffs), lam)         # coef = λ·φ'(u)·2/σ²
+        phi, coefs = self._kernel(self.group_sq_blocks(diffs), lam)  # coef = λ·φ'(u)·2/σ²
         if lam != 0.0:
             for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
-                c = coefs[self.block_of(i)]                           # (J, out) or (J, 1)
-                gw = (c.view(*c.shape, *([1] * (w.dim() - 1))) * dw).sum(0)   # Σ_j c_j (θ − a_j)
+                c = coefs[self.block_of(i)]  # (J, out) or (J, 1)
+                gw = (c.view(*c.shape, *([1] * (w.dim() - 1))) * dw).sum(0)  # Σ_j c_j (θ − a_j)
                 w.grad = gw if w.grad is None else w.grad.add_(gw)
                 if b is not None:
                     gb = (c * db).sum(0)
                     b.grad = gb if b.grad is None else b.grad.add_(gb)
-        return phi.sum()                                               # Σ_j Σ_g φ(r)
+        return phi.sum()  # Σ_j Σ_g φ(r)
 
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
@@ -242,15 +268,21 @@ class PersistentPenalty:
 
     # -- saving the penalty with the run --------------------------------------------------
     def state_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "theta0": self.theta0, "anchors": self.anchors,
-                "sigma2": self.sigma2}
+        return {
+            "config": self.config.to_dict(),
+            "theta0": self.theta0,
+            "anchors": self.anchors,
+            "sigma2": self.sigma2,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         cfg = dict(state["config"])
         cfg["include"] = tuple(cfg["include"]) if cfg["include"] is not None else None
         cfg["exclude"] = tuple(cfg["exclude"])
         if PenaltyConfig(**cfg) != self.config:
-            raise ValueError(f"stored penalty config {cfg} differs from this penalty's {self.config.to_dict()}")
+            raise ValueError(
+                f"stored penalty config {cfg} differs from this penalty's {self.config.to_dict()}"
+            )
         dev = self.params[0][0].device
         self.theta0 = {k: v.to(dev) for k, v in state["theta0"].items()}
         self.anchors = {k: v.to(dev) for k, v in state["anchors"].items()}

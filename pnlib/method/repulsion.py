@@ -21,6 +21,7 @@ distances, diagonal included, and divides by log(K + 1); METHOD.md's rule is the
 ``kde_gradient`` is the closed form; ``kde_gradient_autograd`` is the same quantity by autograd
 (tests/test_baselines.py checks that they agree).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,9 @@ def median_bandwidth(W: torch.Tensor) -> torch.Tensor:
     of ``W`` (K, D); the mean of the two middle ones when their number is even."""
     K = W.shape[0]
     if K < 2:
-        raise ValueError("the repulsive ensemble needs K ≥ 2 members: the median heuristic has no pair to measure")
+        raise ValueError(
+            "the repulsive ensemble needs K ≥ 2 members: the median heuristic has no pair to measure"
+        )
     i, j = torch.triu_indices(K, K, 1)
     d = (W[i] - W[j]).norm(dim=1)
     med = d.sort().values[[(len(d) - 1) // 2, len(d) // 2]].mean()
@@ -44,9 +47,9 @@ def kde_gradient(W: torch.Tensor, n_train: int) -> tuple[torch.Tensor, torch.Ten
     """(1/N)·∇ log ρ̂(w_i) for every member (K, D), and the kernel matrix (K, K):
     ∇_{w_i} k(w_i, w_j) = −(2/h)(w_i − w_j) k_ij, divided by Σ_j k_ij."""
     h = median_bandwidth(W)
-    diff = W.unsqueeze(1) - W.unsqueeze(0)                    # (K, K, D): w_i − w_j
-    k = torch.exp(-diff.square().sum(-1) / h)                 # k_ij, k_ii = 1
-    num = -(2.0 / h) * (k.unsqueeze(-1) * diff).sum(1)        # Σ_j ∇_{w_i} k_ij
+    diff = W.unsqueeze(1) - W.unsqueeze(0)  # (K, K, D): w_i − w_j
+    k = torch.exp(-diff.square().sum(-1) / h)  # k_ij, k_ii = 1
+    num = -(2.0 / h) * (k.unsqueeze(-1) * diff).sum(1)  # Σ_j ∇_{w_i} k_ij
     return num / k.sum(1, keepdim=True) / n_train, k
 
 
@@ -56,7 +59,7 @@ def kde_gradient_autograd(W: torch.Tensor, n_train: int) -> torch.Tensor:
     W = W.detach().requires_grad_(True)
     h = median_bandwidth(W.detach())
     k = torch.exp(-(W.unsqueeze(1) - W.detach().unsqueeze(0)).square().sum(-1) / h)
-    grad_k = torch.autograd.grad(k.sum(), W)[0]               # row i: Σ_j ∇_{w_i} k(w_i, w_j)
+    grad_k = torch.autograd.grad(k.sum(), W)[0]  # row i: Σ_j ∇_{w_i} k(w_i, w_j)
     return grad_k / k.detach().sum(1, keepdim=True) / n_train
 
 
@@ -75,7 +78,7 @@ class KDERepulsionHook:
         for ps, g in zip(self.params, grad):
             offset = 0
             for p in ps:
-                step = g[offset:offset + p.numel()].view_as(p).to(p.dtype)
+                step = g[offset : offset + p.numel()].view_as(p).to(p.dtype)
                 p.grad = step.clone() if p.grad is None else p.grad.add_(step)
                 offset += p.numel()
         return list(k.sum(1) - 1.0)  # each member's kernel mass on the others: 0 far apart, K − 1 together
@@ -87,5 +90,8 @@ class KDERepulsionHook:
 def member_history(row: dict, column: str, value: float) -> dict:
     """A member's epoch row of an ensemble's history: the training columns, ``column`` = ``value``
     (what the hook's coupling measured), and the seconds."""
-    return {**{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")}, column: value,
-            "seconds": row["seconds"]}
+    return {
+        **{c: row[c] for c in ("epoch", "train_loss", "val_loss", "val_acc", "lr")},
+        column: value,
+        "seconds": row["seconds"],
+    }

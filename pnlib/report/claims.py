@@ -5,6 +5,7 @@ verdicts (``stats.verdicts``: paired tests, Holm, TOST inside a margin) and one 
 A comparison side is a dict of summary-column filters (``side``); a family is a list of
 ``{"claim", "a", "b"}`` (``family`` builds one claim's comparisons against several baselines).
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -13,17 +14,29 @@ import numpy as np
 import pandas as pd
 
 from pnlib.base import labels
-
 from pnlib.report import stats
 
 # the methods whose summary has one row per seed (no selected / ensemble)
-VERDICT_COLUMNS = ["claim", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
-                   "diverged_a", "diverged_b", "note"]
+VERDICT_COLUMNS = [
+    "claim",
+    "comparison",
+    "n_seeds",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_holm",
+    "verdict",
+    "diverged_a",
+    "diverged_b",
+    "note",
+]
 
 
 def no_verdicts() -> pd.DataFrame:
     """The verdict table of an empty family (every model at chance, say), with its columns."""
-    return pd.DataFrame(columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:], "seeds_dropped", "repeats"])
+    return pd.DataFrame(
+        columns=["claim", "comparison", "metric", *VERDICT_COLUMNS[2:], "seeds_dropped", "repeats"]
+    )
 
 
 def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
@@ -35,7 +48,11 @@ def side(init: str, method: str, mode: str = "", selection: str = "") -> dict:
 
 def describe(spec: dict) -> str:
     """A comparison side as text: ``persistent [full] (selected), small_normal init``."""
-    text = (f"{spec['model']}: " if "model" in spec else "") + spec["method"] + (f" [{spec['mode']}]" if spec.get("mode") else "")
+    text = (
+        (f"{spec['model']}: " if "model" in spec else "")
+        + spec["method"]
+        + (f" [{spec['mode']}]" if spec.get("mode") else "")
+    )
     text += f" ({spec['selection']})" if spec.get("selection") else ""
     return text + (f", {spec['init']} init" if "init" in spec else "")
 
@@ -49,10 +66,13 @@ def side_rows(summary: pd.DataFrame, spec: dict) -> pd.DataFrame:
         rows = rows[rows[col].fillna("") == value] if isinstance(value, str) else rows[rows[col] == value]
     if spec.get("method") == labels.TRAJECTORY_1:
         rows = rows.sort_values("status", key=lambda s: s != "ok", kind="stable").drop_duplicates(
-            ["model", "seed"] if "model" in rows else "seed")
+            ["model", "seed"] if "model" in rows else "seed"
+        )
     if rows.seed.duplicated().any():
-        raise ValueError(f"{describe(spec)} matches several runs of one seed: add the filter (e.g. model) that "
-                         f"tells them apart")
+        raise ValueError(
+            f"{describe(spec)} matches several runs of one seed: add the filter (e.g. model) that "
+            f"tells them apart"
+        )
     return rows.set_index("seed")
 
 
@@ -81,8 +101,9 @@ def _identical_why(A: pd.DataFrame, B: pd.DataFrame) -> str:
     return f"the two sides are the same numbers in all {n} seeds"
 
 
-def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metric: str = "test_acc",
-                  alpha: float = 0.05) -> pd.DataFrame:
+def verdict_table(
+    summary: pd.DataFrame, family: list[dict], margin: float, metric: str = "test_acc", alpha: float = 0.05
+) -> pd.DataFrame:
     """``stats.verdicts`` on a family declared before the results: each entry is ``{"claim": ..., "a":
     spec, "b": spec}`` (column filters of the summary, see ``side_rows``); the estimate is the paired
     mean of a − b over the seeds both have.
@@ -98,20 +119,38 @@ def verdict_table(summary: pd.DataFrame, family: list[dict], margin: float, metr
         A, B = side_rows(summary, c["a"]), side_rows(summary, c["b"])
         common = A.index.intersection(B.index)
         if not len(common):
-            raise ValueError(f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
-                             f"is one side missing from the summary?")
+            raise ValueError(
+                f"comparison {describe(c['a'])} − {describe(c['b'])} has no seed in common: "
+                f"is one side missing from the summary?"
+            )
         A, B = A.loc[common], B.loc[common]
         a, b = A[metric].astype(float).to_numpy(), B[metric].astype(float).to_numpy()
-        missing = int((np.isnan(a) | np.isnan(b)).sum())  # a side that diverged in every trajectory has no accuracy
+        missing = int(
+            (np.isnan(a) | np.isnan(b)).sum()
+        )  # a side that diverged in every trajectory has no accuracy
         keep = ~(np.isnan(a) | np.isnan(b))
-        comparisons.append({"claim": c["claim"], "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
-                            "metric": metric, "a": a[keep], "b": b[keep]})
+        comparisons.append(
+            {
+                "claim": c["claim"],
+                "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
+                "metric": metric,
+                "a": a[keep],
+                "b": b[keep],
+            }
+        )
         lost = (diverged_trajectories(A), diverged_trajectories(B))
         notes = [f"side {s} lost {n} trajectories to divergence" for s, n in zip("ab", lost) if n]
         if keep.any() and np.array_equal(a[keep], b[keep]):
             notes.insert(0, _identical_why(A[keep], B[keep]))
-        extra.append({"seeds_dropped": missing, "diverged_a": lost[0], "diverged_b": lost[1], "note": "; ".join(notes),
-                      "_values": (c["claim"], a.tobytes(), b.tobytes())})
+        extra.append(
+            {
+                "seeds_dropped": missing,
+                "diverged_a": lost[0],
+                "diverged_b": lost[1],
+                "note": "; ".join(notes),
+                "_values": (c["claim"], a.tobytes(), b.tobytes()),
+            }
+        )
     if not comparisons:
         return no_verdicts()
     table = stats.verdicts(comparisons, margin, alpha)
@@ -140,14 +179,38 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
         v = g.verdict
         ok = converged.get(claim) if isinstance(converged, dict) else converged
         lost = int(g.get("diverged_a", 0).sum() + g.get("diverged_b", 0).sum()) if "diverged_a" in g else 0
-        why = ("no pilot was run for the trajectory length" if ok is None else
-               "not tested at convergence: trajectory 1 did not converge by the pilot rule" if not ok else
-               f"its sides lost {lost} trajectories to divergence" if lost else "")
-        status = ("not tested" if why else "supported" if (v == "better").all() else "mixed" if (v == "better").any()
-                  else "refuted" if (v == "worse").any() else "no difference" if (v == "equivalent").all() else "open")
+        why = (
+            "no pilot was run for the trajectory length"
+            if ok is None
+            else "not tested at convergence: trajectory 1 did not converge by the pilot rule"
+            if not ok
+            else f"its sides lost {lost} trajectories to divergence"
+            if lost
+            else ""
+        )
+        status = (
+            "not tested"
+            if why
+            else "supported"
+            if (v == "better").all()
+            else "mixed"
+            if (v == "better").any()
+            else "refuted"
+            if (v == "worse").any()
+            else "no difference"
+            if (v == "equivalent").all()
+            else "open"
+        )
         distinct = int((g.get("repeats", pd.Series("", index=g.index)).fillna("") == "").sum())
-        rows.append({"claim": claim, "status": status, "why": why, **{k: int((v == k).sum()) for k in counts},
-                     "distinct": distinct})
+        rows.append(
+            {
+                "claim": claim,
+                "status": status,
+                "why": why,
+                **{k: int((v == k).sum()) for k in counts},
+                "distinct": distinct,
+            }
+        )
     return pd.DataFrame(rows, columns=["claim", "status", "why", *counts, "distinct"])
 
 
@@ -155,23 +218,33 @@ def family(claim: str, a: dict, bs: list[dict], selections=("selected",), **filt
     """One claim's comparisons: side ``a`` against each side of ``bs``, for each selection (outer
     loop); the selection is applied to every side that has one (not trajectory 1 or longer), and
     ``filters`` (e.g. ``model="resnet20"``) to both sides."""
+
     def pick(spec, sel):
         return {**filters, **spec, **({} if spec["method"] in labels.SINGLE_ROW else {"selection": sel})}
+
     return [{"claim": claim, "a": pick(a, sel), "b": pick(b, sel)} for sel in selections for b in bs]
 
 
 def short_labels(family: list[dict]) -> pd.DataFrame:
     """For a verdict figure: ``a − b`` by method (with the mode where it tells runs apart, and the
     init where a claim spans several), and the selection of each comparison of ``family``."""
+
     def name(spec):
         tag = spec.get("mode", "").removeprefix("full, ")
         tag = "" if tag in ("", "full", spec["method"]) else f" [{tag}]"
         return spec["method"] + tag
+
     inits = {c["claim"]: {x["a"].get("init") for x in family if x["claim"] == c["claim"]} for c in family}
-    return pd.DataFrame([{"label": f"{name(c['a'])} − {name(c['b'])}" + (
-                              f" ({c['a']['init']} init)" if len(inits[c["claim"]]) > 1 else ""),
-                          "selection": c["a"].get("selection") or c["b"].get("selection") or "single"}
-                         for c in family])
+    return pd.DataFrame(
+        [
+            {
+                "label": f"{name(c['a'])} − {name(c['b'])}"
+                + (f" ({c['a']['init']} init)" if len(inits[c["claim"]]) > 1 else ""),
+                "selection": c["a"].get("selection") or c["b"].get("selection") or "single",
+            }
+            for c in family
+        ]
+    )
 
 
 def shown(verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -181,11 +254,17 @@ def shown(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 def equal_compute(init: str) -> list[dict]:
     """The plain equal-compute baselines of an init: trajectory 1, re-runs from θ₀, restarts, longer."""
-    return [side(init, labels.TRAJECTORY_1), side(init, labels.RE_RUNS, labels.RE_RUNS), side(init, "restarts"),
-            side(init, "longer")]
+    return [
+        side(init, labels.TRAJECTORY_1),
+        side(init, labels.RE_RUNS, labels.RE_RUNS),
+        side(init, "restarts"),
+        side(init, "longer"),
+    ]
 
 
-def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, converged=None) -> pd.DataFrame:
+def report(
+    verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, converged=None
+) -> pd.DataFrame:
     """Print ``header``, the claims that ``not_tested`` names (claim -> why) as NOT TESTED, then each
     claim's conclusion (``conclusions`` with ``converged``) and its comparisons grouped by verdict;
     return the conclusions."""
@@ -194,11 +273,20 @@ def report(verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, 
     for claim, why in (not_tested or {}).items():
         print(f"- {claim}: NOT TESTED ({why})")
     for r in found.itertuples():
-        tally = ", ".join(f"{getattr(r, k)} {k}" for k in ("better", "worse", "equivalent", "inconclusive", "identical")
-                          if getattr(r, k) or k != "identical")
+        tally = ", ".join(
+            f"{getattr(r, k)} {k}"
+            for k in ("better", "worse", "equivalent", "inconclusive", "identical")
+            if getattr(r, k) or k != "identical"
+        )
         n = r.better + r.worse + r.equivalent + r.inconclusive + r.identical
-        repeats = (f"; {n - r.distinct} of its {n} comparisons repeat the numbers of another (e.g. every baseline "
-                   f"at the same accuracy): {r.distinct} distinct") if r.distinct < n else ""
+        repeats = (
+            (
+                f"; {n - r.distinct} of its {n} comparisons repeat the numbers of another (e.g. every baseline "
+                f"at the same accuracy): {r.distinct} distinct"
+            )
+            if r.distinct < n
+            else ""
+        )
         label, why = r.status.upper(), r.why
         if why.startswith("not tested at convergence: "):  # the label says it; the reason follows
             label, why = "NOT TESTED AT CONVERGENCE", why.removeprefix("not tested at convergence: ")

@@ -1,4 +1,5 @@
 """The notebooks' figures, each a function of a tidy table (seaborn), saved next to its results."""
+
 from __future__ import annotations
 
 import textwrap
@@ -32,13 +33,27 @@ def save(fig, path: str | Path) -> Path:
     return path
 
 
-def intervals(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, lo: str = "ci_low",
-              hi: str = "ci_high", ax=None, ylabel: str | None = None, title: str = "", order=None):
+def intervals(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    *,
+    lo: str = "ci_low",
+    hi: str = "ci_high",
+    ax=None,
+    ylabel: str | None = None,
+    title: str = "",
+    order=None,
+):
     """A point per (x, hue) with its interval [lo, hi], hues dodged side by side."""
     ax = ax or plt.subplots(figsize=(8, 3.6))[1]
     xs = list(dict.fromkeys(table[x]))
-    groups = [(None, table)] if hue is None else [(h, table[table[hue] == h]) for h in
-                                                  (order or list(dict.fromkeys(table[hue])))]
+    groups = (
+        [(None, table)]
+        if hue is None
+        else [(h, table[table[hue] == h]) for h in (order or list(dict.fromkeys(table[hue])))]
+    )
     for i, (h, sub) in enumerate(groups):
         sub = sub.set_index(x).reindex(xs)
         pos = np.arange(len(xs)) + (i - (len(groups) - 1) / 2) * 0.5 / max(len(groups) - 1, 1)
@@ -53,10 +68,24 @@ def intervals(table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, lo
 def toy_comparison(toy: pd.DataFrame, title: str):
     """Distinct minima per θ₀ and the share of θ₀ that found the deepest, per method (95% intervals)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
-    intervals(toy, "method", "distinct_minima", lo="distinct_ci_low", hi="distinct_ci_high", ax=axes[0],
-              ylabel="distinct minima per θ₀")
-    intervals(toy, "method", "found_deepest", lo="deepest_ci_low", hi="deepest_ci_high", ax=axes[1],
-              ylabel="share of θ₀ that found the deepest")
+    intervals(
+        toy,
+        "method",
+        "distinct_minima",
+        lo="distinct_ci_low",
+        hi="distinct_ci_high",
+        ax=axes[0],
+        ylabel="distinct minima per θ₀",
+    )
+    intervals(
+        toy,
+        "method",
+        "found_deepest",
+        lo="deepest_ci_low",
+        hi="deepest_ci_high",
+        ax=axes[1],
+        ylabel="share of θ₀ that found the deepest",
+    )
     fig.suptitle(title, y=1.03)
     return fig
 
@@ -69,7 +98,9 @@ def kernels_and_schedules(kernel_value, schedule_factor, kernels, schedules):
         phi = kernel_value(k, r)
         axes[0].plot(r, phi / phi[0], label=k)
     axes[0].axvline(1.0, color="grey", lw=0.8, ls=":")
-    axes[0].set(xlabel="r = ‖θ_g − a_g‖ / σ", ylabel="φ(r) / φ(0)", title="kernels (normalised at the anchor)")
+    axes[0].set(
+        xlabel="r = ‖θ_g − a_g‖ / σ", ylabel="φ(r) / φ(0)", title="kernels (normalised at the anchor)"
+    )
     t = np.linspace(0, 1, 300)
     for s in schedules:
         axes[1].plot(t, [schedule_factor(s, x) for x in t], label=s)
@@ -79,8 +110,14 @@ def kernels_and_schedules(kernel_value, schedule_factor, kernels, schedules):
     return fig
 
 
-def surface_paths(surface, paths: torch.Tensor, ends: torch.Tensor, theta0: torch.Tensor, minima: torch.Tensor,
-                  extent: float = 3.0):
+def surface_paths(
+    surface,
+    paths: torch.Tensor,
+    ends: torch.Tensor,
+    theta0: torch.Tensor,
+    minima: torch.Tensor,
+    extent: float = 3.0,
+):
     """Contours of a 2-D ``surface`` with K trajectories (K, T, 2), their end points (K, 2), θ₀
     and the local minima."""
     g = torch.linspace(-extent, extent, 241, dtype=torch.float64)
@@ -94,13 +131,18 @@ def surface_paths(surface, paths: torch.Tensor, ends: torch.Tensor, theta0: torc
         ax.scatter(*ends[k], color=color, marker="X", s=120, edgecolor="white", zorder=5)
     ax.scatter(*theta0, color="red", marker="o", s=70, zorder=6, label="θ₀")
     ax.scatter(minima[:, 0], minima[:, 1], marker="+", color="black", s=60, label="local minima")
-    ax.set(title=f"{len(paths)} persistent trajectories from one θ₀ (✕ = end points, the anchors)",
-           xlabel="θ₁", ylabel="θ₂")
+    ax.set(
+        title=f"{len(paths)} persistent trajectories from one θ₀ (✕ = end points, the anchors)",
+        xlabel="θ₁",
+        ylabel="θ₂",
+    )
     ax.legend(loc="upper left", bbox_to_anchor=(1.3, 1.0), fontsize="small")
     return fig
 
 
-def histogram_spans(values: np.ndarray, spans: dict[str, tuple[float, float]], xlabel: str, title: str, clip=6.0):
+def histogram_spans(
+    values: np.ndarray, spans: dict[str, tuple[float, float]], xlabel: str, title: str, clip=6.0
+):
     """A histogram of ``values`` with shaded spans labelled by the share of values inside each."""
     fig, ax = plt.subplots(figsize=(7, 3))
     sns.histplot(values[np.abs(values) < clip], bins=120, stat="density", ax=ax, color="grey")
@@ -115,8 +157,14 @@ def histogram_spans(values: np.ndarray, spans: dict[str, tuple[float, float]], x
 def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: int = 4):
     """One panel per case: the target and each labelled fit (panel title -> {label: curve})."""
     n = len(curves)
-    fig, axes = plt.subplots(max(1, -(-n // ncols)), ncols, figsize=(3 * ncols, 2.3 * max(1, -(-n // ncols))),
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, -(-n // ncols)),
+        ncols,
+        figsize=(3 * ncols, 2.3 * max(1, -(-n // ncols))),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
     for ax, (name, lines) in zip(axes.flat, curves.items()):
         ax.plot(X, y, color="black", lw=1, label="target")
         for i, (label, curve) in enumerate(lines.items()):
@@ -130,8 +178,19 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
 def learning_curves(histories: pd.DataFrame, col: str, title: str):
     """Validation accuracy per epoch of each trajectory k (mean ± sd over seeds), by mode; the epochs
     without a validation score (``TrainConfig.eval_every``) are left out, not drawn as gaps."""
-    g = sns.relplot(data=histories.dropna(subset=["val_acc"]), x="epoch", y="val_acc", hue="k", style="mode", col=col, kind="line",
-                    errorbar="sd", palette="colorblind", height=3.2, aspect=1.3)
+    g = sns.relplot(
+        data=histories.dropna(subset=["val_acc"]),
+        x="epoch",
+        y="val_acc",
+        hue="k",
+        style="mode",
+        col=col,
+        kind="line",
+        errorbar="sd",
+        palette="colorblind",
+        height=3.2,
+        aspect=1.3,
+    )
     g.set_axis_labels("epoch", "validation accuracy")
     g.figure.suptitle(title, y=1.04)
     return g.figure
@@ -149,16 +208,37 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
 
 def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
     """Loss along (1 − α)·a + α·b, one panel per ``col``."""
-    g = sns.relplot(data=curves, x="alpha", y="loss", hue=hue, col=col, kind="line", marker="o", height=3.2,
-                    aspect=1.3, facet_kws={"sharey": False}, errorbar=t_interval)
+    g = sns.relplot(
+        data=curves,
+        x="alpha",
+        y="loss",
+        hue=hue,
+        col=col,
+        kind="line",
+        marker="o",
+        height=3.2,
+        aspect=1.3,
+        facet_kws={"sharey": False},
+        errorbar=t_interval,
+    )
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
 
 def saturation(table: pd.DataFrame, title: str):
     """Share of saturated activations per layer and trajectory k, one panel per mode."""
-    g = sns.catplot(data=table, x="layer", y="saturated", hue="k", col="mode", kind="bar", palette="colorblind",
-                    height=3.2, aspect=1.2, errorbar=t_interval)
+    g = sns.catplot(
+        data=table,
+        x="layer",
+        y="saturated",
+        hue="k",
+        col="mode",
+        kind="bar",
+        palette="colorblind",
+        height=3.2,
+        aspect=1.2,
+        errorbar=t_interval,
+    )
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
@@ -167,18 +247,32 @@ def pilot(summary: pd.DataFrame, chosen: int, title: str):
     """Validation accuracy of single runs against their length E (one line per seed, and the
     mean), with the chosen E marked."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    sns.lineplot(data=summary, x="epochs", y="val_acc", units="seed", estimator=None, color="0.7", lw=1, ax=ax)
-    sns.lineplot(data=summary, x="epochs", y="val_acc", errorbar=None, marker="o", ax=ax, label="mean over seeds")
+    sns.lineplot(
+        data=summary, x="epochs", y="val_acc", units="seed", estimator=None, color="0.7", lw=1, ax=ax
+    )
+    sns.lineplot(
+        data=summary, x="epochs", y="val_acc", errorbar=None, marker="o", ax=ax, label="mean over seeds"
+    )
     ax.axvline(chosen, ls="--", color="C3", label=f"chosen E = {chosen}")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(summary.epochs.unique()), [str(e) for e in sorted(summary.epochs.unique())])
     ax.minorticks_off()
-    ax.set(xlabel="epochs E of one trajectory (the pilot's candidates)", ylabel="validation accuracy", title=title)
+    ax.set(
+        xlabel="epochs E of one trajectory (the pilot's candidates)",
+        ylabel="validation accuracy",
+        title=title,
+    )
     ax.legend(fontsize="small")
     return fig
 
 
-VERDICT_COLOURS = {"better": "C2", "worse": "C3", "equivalent": "C0", "inconclusive": "0.55", "identical": "0.8"}
+VERDICT_COLOURS = {
+    "better": "C2",
+    "worse": "C3",
+    "equivalent": "C0",
+    "inconclusive": "0.55",
+    "identical": "0.8",
+}
 SELECTION_MARKERS = {"selected": "o", "ensemble": "D", "single": "s"}
 
 
@@ -192,8 +286,13 @@ def verdicts(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFram
     t = t.assign(label=lab.label, selection=lab.get("selection", pd.Series("single", index=t.index)))
     claims = list(dict.fromkeys(t.claim))
     rows = [list(dict.fromkeys(t.label[t.claim == c])) for c in claims]
-    fig, axes = plt.subplots(len(claims), 1, figsize=(9.5, 0.34 * sum(map(len, rows)) + 1.05 * len(claims) + 0.4),
-                             gridspec_kw={"height_ratios": [len(r) + 1.6 for r in rows]}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(claims),
+        1,
+        figsize=(9.5, 0.34 * sum(map(len, rows)) + 1.05 * len(claims) + 0.4),
+        gridspec_kw={"height_ratios": [len(r) + 1.6 for r in rows]},
+        squeeze=False,
+    )
     offsets = {"selected": 0.16, "ensemble": -0.16, "single": 0.0}
     for ax, claim, names in zip(axes[:, 0], claims, rows):
         g = t[t.claim == claim]
@@ -201,8 +300,16 @@ def verdicts(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFram
         ax.axvspan(-margin, margin, color="C0", alpha=0.12, lw=0)
         ax.axvline(0, color="k", lw=0.8)
         for (v, sel), r in g.groupby(["verdict", "selection"]):
-            ax.errorbar(r.estimate, r.y, xerr=[r.estimate - r.ci_low, r.ci_high - r.estimate], fmt=SELECTION_MARKERS[sel],
-                        color=VERDICT_COLOURS[v], capsize=2, ms=5, lw=1.2)
+            ax.errorbar(
+                r.estimate,
+                r.y,
+                xerr=[r.estimate - r.ci_low, r.ci_high - r.estimate],
+                fmt=SELECTION_MARKERS[sel],
+                color=VERDICT_COLOURS[v],
+                capsize=2,
+                ms=5,
+                lw=1.2,
+            )
         ax.set_yticks(range(len(names))[::-1], names, fontsize="small")
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_title(textwrap.fill(claim, 90), fontsize="medium", loc="left")
@@ -211,9 +318,17 @@ def verdicts(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFram
     handles.append(plt.Rectangle((0, 0), 1, 1, color="C0", alpha=0.12, label=f"±{margin:g} margin"))
     present = [s for s in SELECTION_MARKERS if s in set(t.selection)]
     if len(present) > 1:
-        handles += [plt.Line2D([], [], color="k", marker=SELECTION_MARKERS[s], ls="", label=s) for s in present]
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize="small", frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
+        handles += [
+            plt.Line2D([], [], color="k", marker=SELECTION_MARKERS[s], ls="", label=s) for s in present
+        ]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=len(handles),
+        fontsize="small",
+        frameon=False,
+        bbox_to_anchor=(0.5, 1.0),
+    )
     fig.suptitle(title, y=1.0 + 0.35 / fig.get_figheight())
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig

@@ -1,6 +1,7 @@
 """Settings chosen on validation before any reported run: the trajectory length E by the pilot's
 doubling rule (``choose_epochs``, ``converged``) and the penalty setting of a sensitivity table
 (``sensitivity``). The test set plays no part in either."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,11 +16,17 @@ def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame
     measured, gains less than ``margin`` in mean validation accuracy (so a plateau before a late
     rise, e.g. a model still at chance, does not pass). If no candidate passes, the largest E that
     has a doubling, marked not converged."""
-    t = pilot[pilot.status == "ok"].groupby("epochs").val_acc.agg(["mean", "std", "size"]).rename(
-        columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
+    t = (
+        pilot[pilot.status == "ok"]
+        .groupby("epochs")
+        .val_acc.agg(["mean", "std", "size"])
+        .rename(columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
+    )
     t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
     measured = t.gain_from_doubling.dropna()
-    t["converged"] = [bool(e in measured.index and (measured[measured.index >= e] < margin).all()) for e in t.index]
+    t["converged"] = [
+        bool(e in measured.index and (measured[measured.index >= e] < margin).all()) for e in t.index
+    ]
     ok = t.index[t.converged]
     doubled = t.index[t.gain_from_doubling.notna()]
     if not len(doubled):
@@ -29,7 +36,9 @@ def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame
     return E, t.reset_index().rename(columns={"epochs": "E"})
 
 
-def sensitivity(summary: pd.DataFrame, settings: dict, by: str = "val_acc (ensemble)") -> tuple[str, pd.DataFrame]:
+def sensitivity(
+    summary: pd.DataFrame, settings: dict, by: str = "val_acc (ensemble)"
+) -> tuple[str, pd.DataFrame]:
     """Mean validation accuracy (selected solution and ensemble) of each
     penalty setting (mode label -> PenaltyConfig) over the tuning seeds, and the label with the best
     ``by``. The default is the ensemble's, a quantity the penalty always changes: the selected
@@ -41,15 +50,27 @@ def sensitivity(summary: pd.DataFrame, settings: dict, by: str = "val_acc (ensem
     for label, pen in settings.items():
         g = summary[(summary["mode"] == label) & (summary.method == "persistent")]
         sel, ens = g[g.selection == "selected"], g[g.selection == "ensemble"]
-        rows.append({"setting": label, "λ": pen.strength, "kernel": pen.kernel, "bandwidth": pen.bandwidth,
-                     "seeds": len(sel), "val_acc (selected)": sel.val_acc.mean(),
-                     "val_acc (ensemble)": ens.val_acc.mean(),
-                     "selected trajectory 1": int(sel.get("selected_k", pd.Series(np.nan, index=sel.index)).eq(1).sum()),
-                     "diverged": diverged_trajectories(sel) if len(sel) else 0})
+        rows.append(
+            {
+                "setting": label,
+                "λ": pen.strength,
+                "kernel": pen.kernel,
+                "bandwidth": pen.bandwidth,
+                "seeds": len(sel),
+                "val_acc (selected)": sel.val_acc.mean(),
+                "val_acc (ensemble)": ens.val_acc.mean(),
+                "selected trajectory 1": int(
+                    sel.get("selected_k", pd.Series(np.nan, index=sel.index)).eq(1).sum()
+                ),
+                "diverged": diverged_trajectories(sel) if len(sel) else 0,
+            }
+        )
     t = pd.DataFrame(rows)
     eligible = t[t.diverged == 0]  # a setting that diverged on any tuning seed is not chosen
     if eligible.empty:
-        raise ValueError("every penalty setting diverged on some tuning seed: lower the strengths or the learning rate")
+        raise ValueError(
+            "every penalty setting diverged on some tuning seed: lower the strengths or the learning rate"
+        )
     top = eligible[by].max()
     t["tied"] = (t.diverged == 0) & ((t[by] - top).abs() <= 1e-9)
     best = t.loc[t.tied].setting.iloc[0]

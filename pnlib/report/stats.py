@@ -1,4 +1,5 @@
 """Intervals for the numbers the notebooks report (scipy does the statistics)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,15 +65,27 @@ def paired_t(a, b):
         # exact sign test stands in: all n differences on one side of 0 (of ±margin for the TOST)
         # has probability 2^−n under the null, so p = min(1, 2·2^−n) for a difference (1 when
         # c = 0) and 2^−n for equivalence when |c| < margin (1 otherwise). One seed proves nothing.
-        p = 1.0 if n < 2 or est == 0 else min(1.0, 2.0 * 0.5 ** n)
-        return (est, p, (lambda level: (est, est)), n,
-                (lambda margin: 0.5 ** n if n >= 2 and abs(est) < margin else 1.0))
+        p = 1.0 if n < 2 or est == 0 else min(1.0, 2.0 * 0.5**n)
+        return (
+            est,
+            p,
+            (lambda level: (est, est)),
+            n,
+            (lambda margin: 0.5**n if n >= 2 and abs(est) < margin else 1.0),
+        )
     se = float(d.std(ddof=1) / np.sqrt(n))
     p = float(2 * stats.t.sf(abs(est) / se, n - 1))
 
     def tost(margin):
         return float(max(stats.t.sf((est + margin) / se, n - 1), stats.t.cdf((est - margin) / se, n - 1)))
-    return est, p, (lambda level: tuple(float(x) for x in stats.t.interval(level, n - 1, loc=est, scale=se))), n, tost
+
+    return (
+        est,
+        p,
+        (lambda level: tuple(float(x) for x in stats.t.interval(level, n - 1, loc=est, scale=se))),
+        n,
+        tost,
+    )
 
 
 def mcnemar(a, b):
@@ -82,8 +95,10 @@ def mcnemar(a, b):
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     n = len(a)
     if n == 0:
-        raise ValueError("McNemar's test got no pair: the two sides share no run (or every pair was left out "
-                         "as undecided); check the comparison's filters")
+        raise ValueError(
+            "McNemar's test got no pair: the two sides share no run (or every pair was left out "
+            "as undecided); check the comparison's filters"
+        )
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     est = (only_a - only_b) / n
     p = float(stats.binomtest(only_a, only_a + only_b).pvalue) if only_a + only_b else 1.0
@@ -97,6 +112,7 @@ def mcnemar(a, b):
         if se == 0:
             return 0.0 if abs(est) < margin else 1.0
         return float(max(stats.norm.sf((est + margin) / se), stats.norm.cdf((est - margin) / se)))
+
     return est, p, interval, n, tost
 
 
@@ -121,8 +137,14 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
     (α/(m − r) for the r-th smallest p), so it excludes 0 exactly when the verdict is better/worse.
     """
     import pandas as pd
-    same = [len(c["a"]) > 0 and bool(np.array_equal(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float),
-                                                    equal_nan=True)) for c in comparisons]
+
+    same = [
+        len(c["a"]) > 0
+        and bool(
+            np.array_equal(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float), equal_nan=True)
+        )
+        for c in comparisons
+    ]
     tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
     live = np.flatnonzero(~np.array(same, dtype=bool)) if comparisons else np.array([], dtype=int)
     p = np.array([t[1] for t in tests])
@@ -142,10 +164,24 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
             verdict = "equivalent"
         else:
             verdict = "inconclusive"
-        rows.append({"claim": c["claim"], "comparison": c["comparison"], "metric": c["metric"], "n_seeds": n,
-                     "estimate": est, "ci_low": lo, "ci_high": hi, "ci_level": 1 - level, "p": p[i],
-                     "p_holm": p_holm[i], "margin": margin, "p_equiv": p_equiv[i], "p_equiv_holm": p_equiv_holm[i],
-                     "verdict": verdict})
+        rows.append(
+            {
+                "claim": c["claim"],
+                "comparison": c["comparison"],
+                "metric": c["metric"],
+                "n_seeds": n,
+                "estimate": est,
+                "ci_low": lo,
+                "ci_high": hi,
+                "ci_level": 1 - level,
+                "p": p[i],
+                "p_holm": p_holm[i],
+                "margin": margin,
+                "p_equiv": p_equiv[i],
+                "p_equiv_holm": p_equiv_holm[i],
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -153,16 +189,20 @@ def paired(table, a: dict, b: dict, outcome: str, on: str = "run", undecided: st
     """The paired outcomes of two methods on the same runs: ``{"a": ..., "b": ...}`` aligned on
     ``on``, from the rows matching every column of ``a`` and of ``b``. Pairs where either side is
     ``undecided`` (a boolean column, e.g. a run still moving at its step cap) are left out."""
+
     def side(spec):
         rows = table
         for col, value in spec.items():
             rows = rows[rows[col] == value]
         return rows.set_index(on)
+
     A, B = side(a), side(b)
     for name, rows in (("a", A), ("b", B)):
         if rows.index.has_duplicates:
-            raise ValueError(f"side {name} of a paired comparison matches several rows per {on!r}: add the "
-                             f"filter that tells them apart")
+            raise ValueError(
+                f"side {name} of a paired comparison matches several rows per {on!r}: add the "
+                f"filter that tells them apart"
+            )
     common = A.index.intersection(B.index)
     A, B = A.loc[common], B.loc[common]
     if undecided is not None:

@@ -6,6 +6,7 @@ together, the penalty of trajectory k built from the end points of trajectories 
 same kernel math as ``PersistentPenalty`` (``kernels.penalty_terms``). ``run_methods`` runs every
 method of METHOD.md's equal-compute comparison; ``outcomes`` tabulates them per run.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,12 +27,14 @@ Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 def autograd_objective(loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> Objective:
     """Wrap a batched loss (B, D) -> (B,) into (loss, grad); runs are independent, so the
     gradient of the sum is every run's own gradient."""
+
     def objective(theta):
         with torch.enable_grad():
             t = theta.detach().requires_grad_(True)
             loss = loss_fn(t)
             (grad,) = torch.autograd.grad(loss.sum(), t)
         return loss.detach(), grad
+
     return objective
 
 
@@ -40,6 +43,7 @@ class Trajectories:
     """End points (K, B, D), final losses (K, B), steps used (K, B), and why each run stopped:
     ``converged`` (gradient ≤ tol), ``settled`` (loss fell below ``stop_below``), else it hit the
     step cap. Optionally the recorded paths (K, T, B, D) and the states at an early step (K, B, D)."""
+
     theta: torch.Tensor
     loss: torch.Tensor
     steps: torch.Tensor
@@ -58,33 +62,58 @@ class Trajectories:
 
     def __getitem__(self, k) -> "Trajectories":
         """Trajectories ``k`` (a slice over the K axis)."""
-        return Trajectories(*(None if getattr(self, f.name) is None else getattr(self, f.name)[k]
-                              for f in fields(self)))
+        return Trajectories(
+            *(None if getattr(self, f.name) is None else getattr(self, f.name)[k] for f in fields(self))
+        )
 
     @staticmethod
     def cat(parts: list["Trajectories"]) -> "Trajectories":
         """Stack trajectories of the same runs along K (a field that any part lacks is dropped)."""
-        return Trajectories(*(None if any(getattr(p, f.name) is None for p in parts) else
-                              torch.cat([getattr(p, f.name) for p in parts]) for f in fields(parts[0])))
+        return Trajectories(
+            *(
+                None
+                if any(getattr(p, f.name) is None for p in parts)
+                else torch.cat([getattr(p, f.name) for p in parts])
+                for f in fields(parts[0])
+            )
+        )
 
 
-def penalty_gradient(theta: torch.Tensor, anchors: torch.Tensor, sigma2: torch.Tensor, penalty: PenaltyConfig,
-                     lam: float, groups: torch.Tensor | None = None) -> torch.Tensor:
+def penalty_gradient(
+    theta: torch.Tensor,
+    anchors: torch.Tensor,
+    sigma2: torch.Tensor,
+    penalty: PenaltyConfig,
+    lam: float,
+    groups: torch.Tensor | None = None,
+) -> torch.Tensor:
     """λ∇P for B runs at once: θ (B, D), anchors (J, B, D), σ² (J, B, G); the same kernel math
     as ``PersistentPenalty.apply_`` (tests/test_synthetic.py checks that they agree)."""
     G = sigma2.shape[-1]
-    diff = theta.unsqueeze(0) - anchors                                             # θ − a_j
+    diff = theta.unsqueeze(0) - anchors  # θ − a_j
     _, coef = penalty_terms(penalty.kernel, group_sq(diff, groups, G), sigma2, lam)  # λ·φ'(u)·2/σ²
-    c = coef if groups is None else coef[..., groups]                                # per coordinate
+    c = coef if groups is None else coef[..., groups]  # per coordinate
     return (c * diff).sum(0)
 
 
-def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, steps: int, lr: float,
-                       penalty: PenaltyConfig | None = None, groups: torch.Tensor | None = None,
-                       optimizer: str = "gd", tol: float | None = None, stop_below: float | None = None,
-                       penalty_steps: int | None = None, check_every: int = 100,
-                       record_every: int = 0, early_step: int | None = None,
-                       anchor_map: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> Trajectories:
+def persistent_descent(
+    objective: Objective,
+    theta0: torch.Tensor,
+    *,
+    K: int,
+    steps: int,
+    lr: float,
+    penalty: PenaltyConfig | None = None,
+    groups: torch.Tensor | None = None,
+    optimizer: str = "gd",
+    tol: float | None = None,
+    stop_below: float | None = None,
+    penalty_steps: int | None = None,
+    check_every: int = 100,
+    record_every: int = 0,
+    early_step: int | None = None,
+    anchor_map: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+) -> Trajectories:
     """K trajectories from θ₀ for all runs at once; trajectory k ≥ 2 feels the penalty of the
     earlier end points (``penalty=None`` or strength 0: K plain re-runs, identical for GD).
 
@@ -126,9 +155,14 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
             loss, g = objective(x.detach())
             lam = penalty.strength_at(step / P) if anchors is not None and step < P else 0.0
             if lam > 0:
-                g = g + penalty_gradient(x.detach(), anchors[:, active], s2_all[:, active], penalty, lam, groups)
-            if (tol is not None or stop_below is not None) and (anchors is None or step >= P) \
-                    and step % check_every == 0:
+                g = g + penalty_gradient(
+                    x.detach(), anchors[:, active], s2_all[:, active], penalty, lam, groups
+                )
+            if (
+                (tol is not None or stop_below is not None)
+                and (anchors is None or step >= P)
+                and step % check_every == 0
+            ):
                 never = torch.zeros_like(loss, dtype=torch.bool)
                 conv_now = group_sq(g, groups, G).max(-1).values.sqrt() <= tol if tol is not None else never
                 low_now = (loss < stop_below if stop_below is not None else never) & ~conv_now
@@ -145,7 +179,7 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
                         break
             with torch.no_grad():
                 if opt is None:
-                    x = x.detach() - lr * g                                          # plain gradient descent
+                    x = x.detach() - lr * g  # plain gradient descent
                 else:
                     x.grad = g
                     opt.step()
@@ -161,13 +195,20 @@ def persistent_descent(objective: Objective, theta0: torch.Tensor, *, K: int, st
         if record_every:
             track.append(theta.clone())
             paths.append(torch.stack(track))
-    return Trajectories(torch.stack(ends), torch.stack(losses), torch.stack(used), torch.stack(conv),
-                        torch.stack(settled), torch.stack(paths) if record_every else None,
-                        torch.stack(early) if early_step is not None else None)
+    return Trajectories(
+        torch.stack(ends),
+        torch.stack(losses),
+        torch.stack(used),
+        torch.stack(conv),
+        torch.stack(settled),
+        torch.stack(paths) if record_every else None,
+        torch.stack(early) if early_step is not None else None,
+    )
 
 
-def kick_starts(theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None,
-                seed: int) -> torch.Tensor:
+def kick_starts(
+    theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None, seed: int
+) -> torch.Tensor:
     """θ₀ plus a random perturbation, per run and group g, of norm ‖a_g − b_g‖ and a direction
     uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D)."""
     G = int(groups.max()) + 1 if groups is not None else 1
@@ -178,12 +219,29 @@ def kick_starts(theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: 
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
-METHODS = (labels.TRAJECTORY_1, labels.PERSISTENT, labels.RE_RUNS, labels.RESTARTS, labels.LONGER, labels.KICK,
-           labels.RANDOM_ANCHORS)
+METHODS = (
+    labels.TRAJECTORY_1,
+    labels.PERSISTENT,
+    labels.RE_RUNS,
+    labels.RESTARTS,
+    labels.LONGER,
+    labels.KICK,
+    labels.RANDOM_ANCHORS,
+)
 
 
-def run_methods(objective: Objective, init: Callable[[int], torch.Tensor], *, seed: int, K: int, steps: int,
-            penalty: PenaltyConfig, methods=METHODS, kick_after: float = 0.1, **descent) -> dict[str, Trajectories]:
+def run_methods(
+    objective: Objective,
+    init: Callable[[int], torch.Tensor],
+    *,
+    seed: int,
+    K: int,
+    steps: int,
+    penalty: PenaltyConfig,
+    methods=METHODS,
+    kick_after: float = 0.1,
+    **descent,
+) -> dict[str, Trajectories]:
     """Every method of ``methods`` at equal compute (K × ``steps``) for all runs at once.
 
     ``init(s)`` draws the (B, D) inits with seed ``s``. θ₀ = ``init(init_seed(seed, 1))`` is shared
@@ -204,22 +262,46 @@ def run_methods(objective: Objective, init: Callable[[int], torch.Tensor], *, se
     out = {}
     if {labels.TRAJECTORY_1, "persistent", "restarts", labels.KICK} & set(methods):
         early = max(1, int(kick_after * steps)) if labels.KICK in methods else None
-        per = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, early_step=early, **descent)
+        per = persistent_descent(
+            objective, theta0, K=K, steps=steps, penalty=penalty, early_step=early, **descent
+        )
         out.update({labels.TRAJECTORY_1: per[:1], "persistent": per})
     if labels.KICK in methods:
-        kicked = [persistent_descent(objective, kick_starts(theta0, per.early[k], per.early[0], descent.get("groups"),
-                                                            seeds.derive_seed(seed, "kick", k + 1)), **one)
-                  for k in range(1, K)]
+        kicked = [
+            persistent_descent(
+                objective,
+                kick_starts(
+                    theta0,
+                    per.early[k],
+                    per.early[0],
+                    descent.get("groups"),
+                    seeds.derive_seed(seed, "kick", k + 1),
+                ),
+                **one,
+            )
+            for k in range(1, K)
+        ]
         out[labels.KICK] = Trajectories.cat([per[:1], *kicked])
     if labels.RANDOM_ANCHORS in methods:
         groups = descent.get("groups")
-        rand = persistent_descent(objective, theta0, K=K, steps=steps, penalty=penalty, anchor_map=lambda end, j: kick_starts(
-            theta0, end, theta0, groups, seeds.derive_seed(seed, "anchors", j)), **descent)
+        rand = persistent_descent(
+            objective,
+            theta0,
+            K=K,
+            steps=steps,
+            penalty=penalty,
+            anchor_map=lambda end, j: kick_starts(
+                theta0, end, theta0, groups, seeds.derive_seed(seed, "anchors", j)
+            ),
+            **descent,
+        )
         out[labels.RANDOM_ANCHORS] = rand
     if labels.RE_RUNS in methods:
         out[labels.RE_RUNS] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
     if "restarts" in methods:
-        fresh = [persistent_descent(objective, init(seeds.init_seed(seed, k)), **one) for k in range(2, K + 1)]
+        fresh = [
+            persistent_descent(objective, init(seeds.init_seed(seed, k)), **one) for k in range(2, K + 1)
+        ]
         out["restarts"] = Trajectories.cat([per[:1], *fresh])
     if "longer" in methods:
         out["longer"] = persistent_descent(objective, theta0, **{**one, "steps": K * steps})
@@ -229,9 +311,18 @@ def run_methods(objective: Objective, init: Callable[[int], torch.Tensor], *, se
 def outcomes(runs: dict[str, Trajectories], **labels) -> pd.DataFrame:
     """One row per (method, run): the best final loss over the method's trajectories (the
     method's result), whether any of them hit the step cap, and the steps it used in all."""
-    rows = [pd.DataFrame({"method": m, "run": range(t.loss.shape[1]), "best_loss": t.best().numpy(),
-                          "capped": t.capped.any(0).numpy(), "steps": t.steps.sum(0).numpy()})
-            for m, t in runs.items()]
+    rows = [
+        pd.DataFrame(
+            {
+                "method": m,
+                "run": range(t.loss.shape[1]),
+                "best_loss": t.best().numpy(),
+                "capped": t.capped.any(0).numpy(),
+                "steps": t.steps.sum(0).numpy(),
+            }
+        )
+        for m, t in runs.items()
+    ]
     return pd.concat(rows, ignore_index=True).assign(**labels)
 
 
@@ -243,6 +334,6 @@ def speedup(objective: Objective, theta0: torch.Tensor, n_loop: int = 8, **desce
     batched = (time.perf_counter() - t0) / len(theta0)
     t0 = time.perf_counter()
     for i in range(n_loop):
-        persistent_descent(objective, theta0[i:i + 1], **descent)
+        persistent_descent(objective, theta0[i : i + 1], **descent)
     loop = (time.perf_counter() - t0) / n_loop
     return {"runs": len(theta0), "batched s/run": batched, "loop s/run": loop, "speedup": loop / batched}

@@ -1,6 +1,7 @@
 """The synthetic problems, each a batched objective for ``pnlib.synthetic.engine``: the kink network
 (a three-weight-layer ReLU net on |x − c|), the two-layer teacher–student problem with its
 closed-form population loss, and a 2-D surface with minima of different depths (notebook 01)."""
+
 from __future__ import annotations
 
 import math
@@ -22,9 +23,9 @@ def kink_unflatten(theta: torch.Tensor, widths) -> list[tuple[torch.Tensor, torc
     """(B, D) -> [(W (B, out, in), b (B, out))] per layer, as views."""
     out, i = [], 0
     for o, n in kink_shapes(widths):
-        W = theta[:, i:i + o * n].view(-1, o, n)
+        W = theta[:, i : i + o * n].view(-1, o, n)
         i += o * n
-        b = theta[:, i:i + o]
+        b = theta[:, i : i + o]
         i += o
         out.append((W, b))
     return out
@@ -56,12 +57,14 @@ def kink_init(B: int, widths, seed: int, dtype=torch.float32) -> torch.Tensor:
 def kink_forward(theta: torch.Tensor, X: torch.Tensor, widths) -> torch.Tensor:
     """Batched network output (B, N) for inputs X (N,)."""
     (W1, b1), (W2, b2), (W3, b3) = kink_unflatten(theta, widths)
-    h = torch.relu(X.view(1, -1, 1) * W1.transpose(1, 2) + b1.unsqueeze(1))      # (B, N, h1)
-    h = torch.relu(torch.baddbmm(b2.unsqueeze(1), h, W2.transpose(1, 2)))         # (B, N, h2)
-    return torch.baddbmm(b3.unsqueeze(1), h, W3.transpose(1, 2)).squeeze(-1)      # (B, N)
+    h = torch.relu(X.view(1, -1, 1) * W1.transpose(1, 2) + b1.unsqueeze(1))  # (B, N, h1)
+    h = torch.relu(torch.baddbmm(b2.unsqueeze(1), h, W2.transpose(1, 2)))  # (B, N, h2)
+    return torch.baddbmm(b3.unsqueeze(1), h, W3.transpose(1, 2)).squeeze(-1)  # (B, N)
 
 
-def kink_data(distribution: str, n: int = 64, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, float]:
+def kink_data(
+    distribution: str, n: int = 64, dtype=torch.float32
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Inputs on a grid and the target |x − c|: ``centred`` x ∈ [−1, 1], c = 0; ``shifted``
     x ∈ [2, 4], c = 3. Returns X, y and c."""
     lo, hi, c = {"centred": (-1.0, 1.0, 0.0), "shifted": (2.0, 4.0, 3.0)}[distribution]
@@ -104,7 +107,7 @@ def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> 
         loss = 0.5 * (ww - 2 * wv + vv.to(W))
         # ∂/∂w E[relu(w·x)relu(v·x)] = (‖v‖ sin θ ŵ + (π − θ) v)/(2π)
         what = W / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)
-        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - (s_v * nv.unsqueeze(-2)).sum(-1)     # (B, k)
+        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - (s_v * nv.unsqueeze(-2)).sum(-1)  # (B, k)
         grad = (radial.unsqueeze(-1) * what + (math.pi - th_w) @ W - (math.pi - th_v) @ Vb) / (2 * math.pi)
         return loss, grad.reshape(theta.shape)
 
@@ -133,8 +136,8 @@ def toy_surface(theta: torch.Tensor) -> torch.Tensor:
     different depths in a bowl."""
     c = torch.tensor(TOY_CENTRES, dtype=theta.dtype)
     dep = torch.tensor(TOY_DEPTHS, dtype=theta.dtype)
-    sq = (theta.unsqueeze(1) - c).square().sum(-1)                                 # (B, wells)
-    return 0.1 * theta.square().sum(-1) - (dep * torch.exp(-sq / (2 * TOY_WIDTH ** 2))).sum(-1)
+    sq = (theta.unsqueeze(1) - c).square().sum(-1)  # (B, wells)
+    return 0.1 * theta.square().sum(-1) - (dep * torch.exp(-sq / (2 * TOY_WIDTH**2))).sum(-1)
 
 
 def toy_minima(steps: int = 5000, lr: float = 0.05) -> torch.Tensor:
@@ -150,7 +153,9 @@ def nearest_minimum(theta: torch.Tensor, minima: torch.Tensor) -> torch.Tensor:
 
 def toy_init(n: int) -> Callable[[int], torch.Tensor]:
     """Inits for ``compare`` on the toy surface: ``n`` points uniform on [−3, 3]², by seed."""
-    return lambda seed: torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 6 - 3
+    return lambda seed: (
+        torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 6 - 3
+    )
 
 
 def kink_problem(distribution: str, width: int):
@@ -160,10 +165,9 @@ def kink_problem(distribution: str, width: int):
     return X, y, widths, kink_objective(X, y, widths), kink_groups(widths)
 
 
-
 def kink_breakpoints(n: int, width: int, seed: int) -> np.ndarray:
     """Where the first-layer ReLUs bend (x = −b/w) under PyTorch's default init, over ``n`` nets."""
-    (W1, b1), _, _ = kink_unflatten(kink_init(n, (width, width), seed=seed, dtype=torch.float64), (width, width))
+    (W1, b1), _, _ = kink_unflatten(
+        kink_init(n, (width, width), seed=seed, dtype=torch.float64), (width, width)
+    )
     return (-b1 / W1[..., 0]).reshape(-1).numpy()
-
-

@@ -1,6 +1,7 @@
 """The experiments of notebooks 01 and 02 on the synthetic problems: every method run and
 tabulated (``kink_outcomes``, ``teacher_student_outcomes`` / ``teacher_student_grid``,
 ``toy_outcomes`` / ``toy_summary``), the declared claim families, and the engine's speed-up."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,16 @@ from pnlib.base import labels, seeds
 from pnlib.method.persistence import PenaltyConfig
 from pnlib.report.stats import mean_ci, paired, rates, wilson
 from pnlib.synthetic.engine import Trajectories, outcomes, persistent_descent, run_methods, speedup
-from pnlib.synthetic.problems import (kink_forward, kink_init, kink_problem, nearest_minimum, neuron_groups,
-                                      teacher_student_init, teacher_student_objective, toy_surface)
+from pnlib.synthetic.problems import (
+    kink_forward,
+    kink_init,
+    kink_problem,
+    nearest_minimum,
+    neuron_groups,
+    teacher_student_init,
+    teacher_student_objective,
+    toy_surface,
+)
 
 
 def toy_outcomes(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.DataFrame:
@@ -24,11 +33,19 @@ def toy_outcomes(runs: dict[str, Trajectories], minima: torch.Tensor) -> pd.Data
     deepest_idx = int(toy_surface(minima).argmin())
     rows = []
     for method, t in runs.items():
-        found = nearest_minimum(t.theta, minima)                                     # (K, runs)
-        rows.append(pd.DataFrame({"method": method, "K": len(t.theta), "run": range(found.shape[1]),
-                                  "distinct_minima": [len(set(c)) for c in found.T.tolist()],
-                                  "found_deepest": (found == deepest_idx).any(0).numpy(),
-                                  "best_loss": t.best().numpy()}))
+        found = nearest_minimum(t.theta, minima)  # (K, runs)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "K": len(t.theta),
+                    "run": range(found.shape[1]),
+                    "distinct_minima": [len(set(c)) for c in found.T.tolist()],
+                    "found_deepest": (found == deepest_idx).any(0).numpy(),
+                    "best_loss": t.best().numpy(),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -40,10 +57,22 @@ def toy_summary(outcomes: pd.DataFrame) -> pd.DataFrame:
         m, lo, hi = mean_ci(g.distinct_minima.to_numpy(dtype=float))
         dlo, dhi = wilson(int(g.found_deepest.sum()), len(g))
         bm, blo, bhi = mean_ci(g.best_loss.to_numpy())
-        rows.append({"method": method, "K": int(g.K.iloc[0]), "theta0": len(g), "distinct_minima": m,
-                     "distinct_ci_low": lo, "distinct_ci_high": hi, "found_deepest": g.found_deepest.mean(),
-                     "deepest_ci_low": dlo, "deepest_ci_high": dhi, "best_loss": bm, "best_loss_ci_low": blo,
-                     "best_loss_ci_high": bhi})
+        rows.append(
+            {
+                "method": method,
+                "K": int(g.K.iloc[0]),
+                "theta0": len(g),
+                "distinct_minima": m,
+                "distinct_ci_low": lo,
+                "distinct_ci_high": hi,
+                "found_deepest": g.found_deepest.mean(),
+                "deepest_ci_low": dlo,
+                "deepest_ci_high": dhi,
+                "best_loss": bm,
+                "best_loss_ci_low": blo,
+                "best_loss_ci_high": bhi,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -51,19 +80,44 @@ def toy_summary(outcomes: pd.DataFrame) -> pd.DataFrame:
 KINK_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer", labels.KICK, labels.RANDOM_ANCHORS)
 
 
-def kink_outcomes(distribution: str, width: int, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
-                  methods=KINK_METHODS, **descent) -> pd.DataFrame:
+def kink_outcomes(
+    distribution: str,
+    width: int,
+    *,
+    runs: int,
+    seed: int,
+    K: int,
+    penalty: PenaltyConfig,
+    methods=KINK_METHODS,
+    **descent,
+) -> pd.DataFrame:
     """Per-run best training MSE of every method on the kink (``descent``: steps, lr, optimizer, ...)."""
     _, _, widths, objective, groups = kink_problem(distribution, width)
     t0 = time.perf_counter()
-    out = run_methods(objective, lambda s: kink_init(runs, widths, seed=s), seed=seed, K=K, penalty=penalty,
-                  methods=methods, groups=groups, **descent)
-    return outcomes(out, distribution=distribution, width=width, kernel=penalty.kernel, strength=penalty.strength,
-                    schedule=penalty.schedule, seconds=time.perf_counter() - t0)
+    out = run_methods(
+        objective,
+        lambda s: kink_init(runs, widths, seed=s),
+        seed=seed,
+        K=K,
+        penalty=penalty,
+        methods=methods,
+        groups=groups,
+        **descent,
+    )
+    return outcomes(
+        out,
+        distribution=distribution,
+        width=width,
+        kernel=penalty.kernel,
+        strength=penalty.strength,
+        schedule=penalty.schedule,
+        seconds=time.perf_counter() - t0,
+    )
 
 
-def kink_fits(distribution: str, width: int, chosen, *, runs: int, seed: int, K: int, penalty: PenaltyConfig,
-              **descent) -> dict[str, dict[str, torch.Tensor]]:
+def kink_fits(
+    distribution: str, width: int, chosen, *, runs: int, seed: int, K: int, penalty: PenaltyConfig, **descent
+) -> dict[str, dict[str, torch.Tensor]]:
     """For the ``chosen`` runs (indices among ``runs``): the fitted curves of trajectory 1 and of
     the best persistent trajectory, recomputed on those runs alone (for a figure)."""
     X, _, widths, objective, groups = kink_problem(distribution, width)
@@ -72,41 +126,84 @@ def kink_fits(distribution: str, width: int, chosen, *, runs: int, seed: int, K:
     curves = {}
     for i, run in enumerate(chosen):
         best = int(t.loss[:, i].nan_to_num(nan=math.inf).argmin())
-        curves[f"run {run}"] = {f"traj. 1 (MSE {t.loss[0, i]:.3f})": kink_forward(t.theta[0, i:i + 1], X, widths)[0],
-                                f"best persistent, k={best + 1} (MSE {t.loss[best, i]:.1e})":
-                                    kink_forward(t.theta[best, i:i + 1], X, widths)[0]}
+        curves[f"run {run}"] = {
+            f"traj. 1 (MSE {t.loss[0, i]:.3f})": kink_forward(t.theta[0, i : i + 1], X, widths)[0],
+            f"best persistent, k={best + 1} (MSE {t.loss[best, i]:.1e})": kink_forward(
+                t.theta[best, i : i + 1], X, widths
+            )[0],
+        }
     return curves
 
 
 TS_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer")
 
 
-def teacher_student_outcomes(k: int, *, runs: int, seed: int, K: int, cap: int, penalty: PenaltyConfig,
-                             penalty_steps: int = 2000, methods=TS_METHODS, bad_loss: float = 1e-3) -> pd.DataFrame:
+def teacher_student_outcomes(
+    k: int,
+    *,
+    runs: int,
+    seed: int,
+    K: int,
+    cap: int,
+    penalty: PenaltyConfig,
+    penalty_steps: int = 2000,
+    methods=TS_METHODS,
+    bad_loss: float = 1e-3,
+) -> pd.DataFrame:
     """Per-run outcome of every method for k = n = d: gradient descent with step 0.1 until it
     settles (gradient ≤ 1e−9, or loss < ``bad_loss`` once the penalty is off) or hits ``cap`` steps
     per trajectory; λ follows its schedule over the first ``penalty_steps`` steps. ``outcome``:
     ``good`` (best loss < ``bad_loss``), ``bad`` (settled above it), or ``capped`` (above it with a
     trajectory still moving at the cap: undecided, a third outcome, never counted as bad)."""
     t0 = time.perf_counter()
-    out = run_methods(teacher_student_objective(k, k), lambda s: teacher_student_init(runs, k, k, seed=s), seed=seed,
-                  K=K, steps=cap, penalty=penalty, methods=methods, lr=0.1, groups=neuron_groups(k, k), tol=1e-9,
-                  stop_below=bad_loss, penalty_steps=min(penalty_steps, cap))
+    out = run_methods(
+        teacher_student_objective(k, k),
+        lambda s: teacher_student_init(runs, k, k, seed=s),
+        seed=seed,
+        K=K,
+        steps=cap,
+        penalty=penalty,
+        methods=methods,
+        lr=0.1,
+        groups=neuron_groups(k, k),
+        tol=1e-9,
+        stop_below=bad_loss,
+        penalty_steps=min(penalty_steps, cap),
+    )
     table = outcomes(out, k=k, n=k, step_cap=cap, seconds=time.perf_counter() - t0)
     good = table.best_loss < bad_loss
     return table.assign(outcome=np.where(good, "good", np.where(table.capped, "capped", "bad")))
 
 
-def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap: int, penalty_steps: int = 2000,
-                         schedule: str = "linear", random_anchors: bool = False, baselines: bool = True) -> pd.DataFrame:
+def teacher_student_grid(
+    k: int,
+    strengths,
+    *,
+    runs: int,
+    seed: int,
+    K: int,
+    cap: int,
+    penalty_steps: int = 2000,
+    schedule: str = "linear",
+    random_anchors: bool = False,
+    baselines: bool = True,
+) -> pd.DataFrame:
     """``teacher_student_outcomes`` for every λ of ``strengths`` (column ``strength``; the baselines,
     which do not depend on λ, are run once, with the first λ, unless ``baselines`` is false, and
     carry no strength). ``random_anchors``: the random-anchor control too, at every λ."""
     parts, penalized = [], ("persistent", labels.RANDOM_ANCHORS) if random_anchors else ("persistent",)
     for i, lam in enumerate(strengths):
         pen = PenaltyConfig(strength=lam, schedule=schedule)
-        t = teacher_student_outcomes(k, runs=runs, seed=seed, K=K, cap=cap, penalty=pen, penalty_steps=penalty_steps,
-                                     methods=(TS_METHODS if baselines and i == 0 else ("persistent",)) + penalized[1:])
+        t = teacher_student_outcomes(
+            k,
+            runs=runs,
+            seed=seed,
+            K=K,
+            cap=cap,
+            penalty=pen,
+            penalty_steps=penalty_steps,
+            methods=(TS_METHODS if baselines and i == 0 else ("persistent",)) + penalized[1:],
+        )
         parts.append(t.assign(strength=np.where(t.method.isin(penalized), lam, np.nan)))
     return pd.concat(parts, ignore_index=True)
 
@@ -114,7 +211,10 @@ def teacher_student_grid(k: int, strengths, *, runs: int, seed: int, K: int, cap
 def teacher_student_jobs(k: int, strengths, **grid) -> list[tuple]:
     """``teacher_student_grid(k, strengths, **grid)`` as one job per λ (for ``executors.starmap``):
     concatenated in order, their tables are that grid's table."""
-    return [(teacher_student_grid, dict(k=k, strengths=(lam,), baselines=i == 0, **grid)) for i, lam in enumerate(strengths)]
+    return [
+        (teacher_student_grid, dict(k=k, strengths=(lam,), baselines=i == 0, **grid))
+        for i, lam in enumerate(strengths)
+    ]
 
 
 def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -122,25 +222,45 @@ def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     λ=0.1``) and boolean ``good`` / ``bad`` / ``undecided`` (capped) columns; and per (k, method) the
     bad-run rate with its Wilson interval, the undecided count and the mean steps used."""
     lam = grid_runs.strength.map("{:g}".format)
-    runs = grid_runs.assign(method=grid_runs.method.where(grid_runs.strength.isna(), grid_runs.method + " λ=" + lam),
-                            good=grid_runs.outcome == "good", bad=grid_runs.outcome == "bad",
-                            undecided=grid_runs.outcome == "capped")
+    runs = grid_runs.assign(
+        method=grid_runs.method.where(grid_runs.strength.isna(), grid_runs.method + " λ=" + lam),
+        good=grid_runs.outcome == "good",
+        bad=grid_runs.outcome == "bad",
+        undecided=grid_runs.outcome == "capped",
+    )
     steps = runs.groupby(["k", "method"]).steps.mean().rename("mean steps").reset_index()
     return runs, rates(runs, ["k", "method"], "bad", also=("undecided",)).merge(steps, on=["k", "method"])
 
 
 # the declared comparisons of notebook 02 (paired outcomes per run, McNemar's test)
-KINK_CLAIMS = {labels.TRAJECTORY_1: "kink: persistence beats the baselines", "restarts": "kink: persistence beats the baselines",
-               "longer": "kink: persistence beats the baselines", labels.KICK: "kink: a single push does not explain it",
-               labels.RANDOM_ANCHORS: "kink: the memory of earlier solutions matters"}
+KINK_CLAIMS = {
+    labels.TRAJECTORY_1: "kink: persistence beats the baselines",
+    "restarts": "kink: persistence beats the baselines",
+    "longer": "kink: persistence beats the baselines",
+    labels.KICK: "kink: a single push does not explain it",
+    labels.RANDOM_ANCHORS: "kink: the memory of earlier solutions matters",
+}
 
 
 def kink_family(kink_runs: pd.DataFrame, widths) -> list[dict]:
     """Persistent − each method of ``KINK_CLAIMS`` on success, per data distribution and width."""
-    return [{"claim": KINK_CLAIMS[m], "comparison": f"persistent − {m} ({d}, w={w})", "metric": "success",
-             "kind": "mcnemar", **paired(kink_runs, {"distribution": d, "width": w, "method": "persistent"},
-                                         {"distribution": d, "width": w, "method": m}, "success")}
-            for d in ("centred", "shifted") for w in widths for m in KINK_CLAIMS]
+    return [
+        {
+            "claim": KINK_CLAIMS[m],
+            "comparison": f"persistent − {m} ({d}, w={w})",
+            "metric": "success",
+            "kind": "mcnemar",
+            **paired(
+                kink_runs,
+                {"distribution": d, "width": w, "method": "persistent"},
+                {"distribution": d, "width": w, "method": m},
+                "success",
+            ),
+        }
+        for d in ("centred", "shifted")
+        for w in widths
+        for m in KINK_CLAIMS
+    ]
 
 
 def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
@@ -148,35 +268,83 @@ def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
     the table holds the random-anchor control, persistent − random anchors at each of its λ. Methods
     are labelled ``persistent λ=…`` / ``random anchors λ=…``; the outcome is ``good``, and pairs with
     a capped (``undecided``) side are left out."""
+
     def row(claim, comparison, k, a, b):
-        return {"claim": claim, "comparison": comparison, "metric": "good (capped pairs left out)", "kind": "mcnemar",
-                **paired(ts_runs, {"k": k, "method": a}, {"k": k, "method": b}, "good", undecided="undecided")}
+        return {
+            "claim": claim,
+            "comparison": comparison,
+            "metric": "good (capped pairs left out)",
+            "kind": "mcnemar",
+            **paired(ts_runs, {"k": k, "method": a}, {"k": k, "method": b}, "good", undecided="undecided"),
+        }
 
     def strengths(k, prefix):
         of = ts_runs[(ts_runs.k == k) & ts_runs.method.str.startswith(prefix)]
         return sorted(of.strength.dropna().unique())
+
     ks = pd.unique(ts_runs.k)
-    return ([row("teacher-student: persistence beats the baselines (equal step cap)", f"persistent λ={lam:g} − {m} (k={k})",
-                 k, f"persistent λ={lam:g}", m)
-             for k in ks for lam in strengths(k, "persistent") for m in (labels.TRAJECTORY_1, "restarts", "longer")]
-            + [row("teacher-student: the memory of earlier solutions matters",
-                   f"persistent − random anchors, λ={lam:g} (k={k})", k, f"persistent λ={lam:g}", f"random anchors λ={lam:g}")
-               for k in ks for lam in strengths(k, labels.RANDOM_ANCHORS)])
+    return [
+        row(
+            "teacher-student: persistence beats the baselines (equal step cap)",
+            f"persistent λ={lam:g} − {m} (k={k})",
+            k,
+            f"persistent λ={lam:g}",
+            m,
+        )
+        for k in ks
+        for lam in strengths(k, "persistent")
+        for m in (labels.TRAJECTORY_1, "restarts", "longer")
+    ] + [
+        row(
+            "teacher-student: the memory of earlier solutions matters",
+            f"persistent − random anchors, λ={lam:g} (k={k})",
+            k,
+            f"persistent λ={lam:g}",
+            f"random anchors λ={lam:g}",
+        )
+        for k in ks
+        for lam in strengths(k, labels.RANDOM_ANCHORS)
+    ]
 
 
 def toy_ends(per: Trajectories, minima: torch.Tensor) -> pd.DataFrame:
     """The K end points of one θ₀ on the toy surface: loss, which minimum (0 = deepest), distance to anchor 1."""
     depth_rank = toy_surface(minima).argsort().argsort()
-    return pd.DataFrame({"trajectory": range(1, len(per.theta) + 1), "end loss": per.loss[:, 0].numpy(),
-                         "minimum reached (0 = deepest)": depth_rank[nearest_minimum(per.theta[:, 0], minima)].numpy(),
-                         "distance to anchor 1": (per.theta[:, 0] - per.theta[0, 0]).norm(dim=-1).numpy()})
+    return pd.DataFrame(
+        {
+            "trajectory": range(1, len(per.theta) + 1),
+            "end loss": per.loss[:, 0].numpy(),
+            "minimum reached (0 = deepest)": depth_rank[nearest_minimum(per.theta[:, 0], minima)].numpy(),
+            "distance to anchor 1": (per.theta[:, 0] - per.theta[0, 0]).norm(dim=-1).numpy(),
+        }
+    )
 
 
 def speed_table(k: int, width: int, *, ts_runs: int, kink_runs: int) -> pd.DataFrame:
     """``speedup`` (batched program against a per-seed loop, timed in this process) for the
     teacher–student problem of size k and the kink network of ``width``, 300 steps each."""
-    return pd.DataFrame([
-        {"workload": f"teacher-student k={k}", **speedup(teacher_student_objective(k, k),
-                                                         teacher_student_init(ts_runs, k, k, seed=1), K=1, steps=300, lr=0.1)},
-        {"workload": f"kink width {width}", **speedup(kink_problem("shifted", width)[3], kink_init(kink_runs, (width, width), seed=0),
-                                                      K=1, steps=300, lr=0.01, optimizer="adam")}])
+    return pd.DataFrame(
+        [
+            {
+                "workload": f"teacher-student k={k}",
+                **speedup(
+                    teacher_student_objective(k, k),
+                    teacher_student_init(ts_runs, k, k, seed=1),
+                    K=1,
+                    steps=300,
+                    lr=0.1,
+                ),
+            },
+            {
+                "workload": f"kink width {width}",
+                **speedup(
+                    kink_problem("shifted", width)[3],
+                    kink_init(kink_runs, (width, width), seed=0),
+                    K=1,
+                    steps=300,
+                    lr=0.01,
+                    optimizer="adam",
+                ),
+            },
+        ]
+    )

@@ -9,6 +9,7 @@ Where the data come from (``locate``): CIFAR-10 in the data folder, then Fashion
 data folder or Debian's ``/usr/share/datasets``, then (``download=True``) torchvision's downloaders,
 CIFAR-10 first, with a short connect timeout so that an offline machine moves on at once.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,13 +22,13 @@ import numpy as np
 import torch
 
 from pnlib.base import checks
-from pnlib.train.formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
 from pnlib.base.store import project_root
+from pnlib.train.formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
 
 DATASETS = ("auto", "cifar10", "fashion_mnist")
-DATA_ENV = "PNLIB_DATA"                   # the data folder; default <repository>/data
-SYSTEM_ENV = "PNLIB_SYSTEM_DATASETS"      # Debian's datasets folder; default /usr/share/datasets
-DOWNLOAD_TIMEOUT_S = 10                   # per connect/read: an offline machine gives up at once
+DATA_ENV = "PNLIB_DATA"  # the data folder; default <repository>/data
+SYSTEM_ENV = "PNLIB_SYSTEM_DATASETS"  # Debian's datasets folder; default /usr/share/datasets
+DOWNLOAD_TIMEOUT_S = 10  # per connect/read: an offline machine gives up at once
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -65,6 +66,7 @@ class Data:
 
 # ----------------------------------------------------------------------------- where data live
 
+
 def data_root() -> Path:
     """``$PNLIB_DATA``, else ``data/`` in the repository: where the notebooks read datasets."""
     return Path(os.environ.get(DATA_ENV) or project_root() / "data")
@@ -98,6 +100,7 @@ def _download(name: str, root: Path) -> str | None:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib inside torchvision sets none itself
     try:
         import torchvision
+
         cls = {"cifar10": "CIFAR10", "fashion_mnist": "FashionMNIST"}[name]
         getattr(torchvision.datasets, cls)(str(root), train=True, download=True)
         return None
@@ -114,16 +117,22 @@ def remedies(root: Path, names=("cifar10", "fashion_mnist")) -> str:
     """What a user can do when no dataset is found: exact commands, folders and URLs."""
     lines = []
     if "fashion_mnist" in names:
-        lines.append(f"  - Debian/Ubuntu, offline: sudo apt-get install dataset-fashion-mnist   "
-                     f"(read from {system_fashion_dir()}/)")
+        lines.append(
+            f"  - Debian/Ubuntu, offline: sudo apt-get install dataset-fashion-mnist   "
+            f"(read from {system_fashion_dir()}/)"
+        )
     if "cifar10" in names:
-        lines.append(f"  - CIFAR-10 (the paper's dataset): download {CIFAR_URL} and unpack it in {root}/ "
-                     f"(tar xzf ... -C {root}), which makes {root / CIFAR_DIR}/")
+        lines.append(
+            f"  - CIFAR-10 (the paper's dataset): download {CIFAR_URL} and unpack it in {root}/ "
+            f"(tar xzf ... -C {root}), which makes {root / CIFAR_DIR}/"
+        )
     if "fashion_mnist" in names:
         urls = " ".join(FASHION_MIRROR + f + ".gz" for f in FASHION_FILES)
         lines.append(f"  - Fashion-MNIST: download {urls} into {root / FASHION_DIR}/")
-    lines.append(f"  - with a network, pnlib downloads them itself (download=True; `make run` does); "
-                 f"${DATA_ENV} chooses another data folder")
+    lines.append(
+        f"  - with a network, pnlib downloads them itself (download=True; `make run` does); "
+        f"${DATA_ENV} chooses another data folder"
+    )
     return "\n".join(lines)
 
 
@@ -146,14 +155,17 @@ def locate(name: str = "auto", root: str | Path | None = None, download: bool = 
                 return n, found
             failures.append(f"  - download of {n} failed: {reason or 'no files after download'}")
     looked = [f"{root / CIFAR_DIR}/"] * ("cifar10" in wanted) + [f"{d}/" for d in _fashion_dirs(root)] * (
-        "fashion_mnist" in wanted)
+        "fashion_mnist" in wanted
+    )
     tried = "\n".join(failures) if failures else "  - no download was tried (download=False)"
     raise DatasetNotFoundError(
         f"no {' or '.join(wanted)} dataset found.\nLooked in: {', '.join(looked)}\n{tried}\n"
-        f"To get one, do any of these:\n{remedies(root, wanted)}")
+        f"To get one, do any of these:\n{remedies(root, wanted)}"
+    )
 
 
 # -------------------------------------------------------------------------------- load_dataset
+
 
 def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean/std (population) in [0, 1] pixel units, from uint8 histograms."""
@@ -167,9 +179,18 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
     return tuple(means), tuple(stds)
 
 
-def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size: int = 5000,
-                 train_size: int | None = None, test_size: int | None = None, split_seed: int = 0,
-                 pad_to_32: bool = False, download: bool = False, device: str | torch.device = "cpu") -> Data:
+def load_dataset(
+    name: str = "auto",
+    root: str | Path | None = None,
+    *,
+    val_size: int = 5000,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    split_seed: int = 0,
+    pad_to_32: bool = False,
+    download: bool = False,
+    device: str | torch.device = "cpu",
+) -> Data:
     """Load ``name`` (see DATASETS, and ``locate`` for where it is looked for) from ``root``
     (default ``data_root()``) into normalised tensors on ``device``.
 
@@ -183,7 +204,9 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
     used, found = locate(name, root, download)
     x_all, y_all, x_test, y_test, classes = read(used, found)
     if used == "fashion_mnist" and pad_to_32:
-        pad = [(0, 0), (0, 0)] + [(max(0, (32 - s) // 2), max(0, 32 - s - (32 - s) // 2)) for s in x_all.shape[2:]]
+        pad = [(0, 0), (0, 0)] + [
+            (max(0, (32 - s) // 2), max(0, 32 - s - (32 - s) // 2)) for s in x_all.shape[2:]
+        ]
         x_all, x_test = np.pad(x_all, pad), np.pad(x_test, pad)
 
     n = len(x_all)
@@ -191,7 +214,10 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
         raise ValueError(f"val_size must be < the {n} training images; got {val_size}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed))).numpy()
     val_idx, train_idx = perm[:val_size], perm[val_size:]
-    for pname, size, avail in (("train_size", train_size, n - val_size), ("test_size", test_size, len(x_test))):
+    for pname, size, avail in (
+        ("train_size", train_size, n - val_size),
+        ("test_size", test_size, len(x_test)),
+    ):
         if size is not None and size > avail:
             raise ValueError(f"{pname}={size} exceeds the {avail} images available")
     train_idx = train_idx[:train_size]
@@ -208,14 +234,32 @@ def load_dataset(name: str = "auto", root: str | Path | None = None, *, val_size
     def labels(y: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(device)
 
-    source = dict(name=used, root=str(root if root is not None else data_root()), val_size=val_size,
-                  train_size=train_size, test_size=test_size, split_seed=split_seed, pad_to_32=pad_to_32)
-    return Data(used, prep(x_train), labels(y_all[train_idx]), prep(x_all[val_idx]),
-                labels(y_all[val_idx]), prep(x_test), labels(y_test), mean, std, tuple(classes),
-                tuple(source.items()))
+    source = dict(
+        name=used,
+        root=str(root if root is not None else data_root()),
+        val_size=val_size,
+        train_size=train_size,
+        test_size=test_size,
+        split_seed=split_seed,
+        pad_to_32=pad_to_32,
+    )
+    return Data(
+        used,
+        prep(x_train),
+        labels(y_all[train_idx]),
+        prep(x_all[val_idx]),
+        labels(y_all[val_idx]),
+        prep(x_test),
+        labels(y_test),
+        mean,
+        std,
+        tuple(classes),
+        tuple(source.items()),
+    )
 
 
 # ------------------------------------------------------------------------ batching / augment
+
 
 def augment_batch(X: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
     """Random crop (zero padding ``pad``) and horizontal flip of a whole N x C x H x W batch.
@@ -230,16 +274,23 @@ def augment_batch(X: torch.Tensor, generator: torch.Generator | None = None, pad
     flip = torch.randint(0, 2, (B,), generator=generator).to(dev).bool()
     Wp = W + 2 * pad
     Xp = torch.nn.functional.pad(X, (pad, pad, pad, pad))
-    rows = oy[:, None] + torch.arange(H, device=dev)                         # B x H
+    rows = oy[:, None] + torch.arange(H, device=dev)  # B x H
     cols = torch.arange(W, device=dev).expand(B, W)
-    cols = ox[:, None] + torch.where(flip[:, None], W - 1 - cols, cols)      # B x W, reversed if flip
+    cols = ox[:, None] + torch.where(flip[:, None], W - 1 - cols, cols)  # B x W, reversed if flip
     idx = (rows[:, :, None] * Wp + cols[:, None, :]).view(B, 1, H * W).expand(B, C, H * W)
     return Xp.flatten(2).gather(2, idx).view(B, C, H, W)
 
 
-def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-            augment: bool = False, generator: torch.Generator | None = None,
-            drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    augment: bool = False,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (Xb, yb) mini-batches covering every sample once; deterministic given ``generator``."""
     n = X.shape[0]
     if len(y) != n:
@@ -248,5 +299,5 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool 
     order = (torch.randperm(n, generator=generator) if shuffle else torch.arange(n)).to(X.device)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        i = order[start:start + batch_size]
+        i = order[start : start + batch_size]
         yield (augment_batch(X[i], generator) if augment else X[i]), y[i]

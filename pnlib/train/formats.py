@@ -5,6 +5,7 @@ CIFAR-10 python pickles (through an unpickler that refuses code) and Fashion-MNI
 naming the file instead of a cryptic error later. ``read`` returns one dataset's splits; the
 constants say how the files are laid out and where they are published.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -17,26 +18,42 @@ import numpy as np
 
 CIFAR_DIR = "cifar-10-batches-py"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck")
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FASHION_DIR = "fashion-mnist"
-FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"  # torchvision's
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 class DatasetError(RuntimeError):
     """A dataset file is corrupt or truncated."""
 
     def __init__(self, path: Path | str, problem: str):
-        super().__init__(f"{path}: {problem}. The file looks corrupt or truncated; delete it and "
-                         f"download it again (or pass download=True after deleting it).")
+        super().__init__(
+            f"{path}: {problem}. The file looks corrupt or truncated; delete it and "
+            f"download it again (or pass download=True after deleting it)."
+        )
         self.path = Path(path)
 
 
 # ----------------------------------------------------------------------------------- CIFAR-10
+
 
 class _SafeUnpickler(pickle.Unpickler):
     """Refuses every global except what a pickled numpy array needs (no code execution)."""
@@ -45,7 +62,10 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module.startswith("numpy") and name in self._ALLOWED) or (module, name) in (
-                ("copyreg", "_reconstructor"), ("builtins", "object"), ("_codecs", "encode")):
+            ("copyreg", "_reconstructor"),
+            ("builtins", "object"),
+            ("_codecs", "encode"),
+        ):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing global {module}.{name}")
 
@@ -103,6 +123,7 @@ def _read_cifar(folder: Path):
 
 # ------------------------------------------------------------------------------ Fashion-MNIST
 
+
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (magic 0x0000 0x08 ndim, big-endian uint32 dims)."""
     try:
@@ -119,12 +140,15 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DatasetError(path, f"bad IDX magic {raw[:4].hex()} (want 0000 08 {ndim:02x}: uint8, {ndim}-d)")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     if len(raw) - header != int(np.prod(dims)):
-        raise DatasetError(path, f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, "
-                                 f"file holds {len(raw) - header}")
+        raise DatasetError(
+            path,
+            f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, file holds {len(raw) - header}",
+        )
     return np.frombuffer(bytearray(raw), dtype=np.uint8, offset=header).reshape(dims)  # writable
 
 
 # -------------------------------------------------------------------------------- one dataset
+
 
 def read(name: str, found):
     """``(x_train, y_train, x_test, y_test, classes)`` of ``name`` from the files ``found`` that
@@ -136,4 +160,10 @@ def read(name: str, found):
     _check_labels(found[3], y_test, len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DatasetError(found[2], f"image size {x_test.shape[1:]} differs from train {x_train.shape[1:]}")
-    return x_train[:, None], y_train.astype(np.int64), x_test[:, None], y_test.astype(np.int64), FASHION_CLASSES
+    return (
+        x_train[:, None],
+        y_train.astype(np.int64),
+        x_test[:, None],
+        y_test.astype(np.int64),
+        FASHION_CLASSES,
+    )

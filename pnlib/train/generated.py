@@ -4,6 +4,7 @@ Tests, benchmarks and the ``smoke`` profile use them where no dataset is install
 path that reads real files (pickles, IDX) also runs offline. The images are noise plus a band
 whose row (and colour) depends on the label, so a model can learn them.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -20,7 +21,7 @@ from pnlib.train.formats import CIFAR_CLASSES, CIFAR_DIR, FASHION_DIR, FASHION_F
 # what the smoke profile writes when no dataset is installed: large enough for every notebook's
 # smoke preset (the empty-data-folder test in tests/test_notebooks.py keeps that true)
 SMOKE_DIR = "generated-smoke"
-SMOKE_TRAIN_PER_BATCH = 400   # 5 batches: 2,000 training images
+SMOKE_TRAIN_PER_BATCH = 400  # 5 batches: 2,000 training images
 SMOKE_TEST = 1000
 
 
@@ -29,7 +30,7 @@ def _fake_images(rng: np.random.Generator, labels: np.ndarray, channels: int, si
     table = np.zeros((10, channels, size, size), dtype=np.int64)
     for k in range(10):  # one pattern per class, gathered by label below
         top = k * (size - band) // 9
-        table[k, k % channels, top:top + band] = 90
+        table[k, k % channels, top : top + band] = 90
     noise = rng.integers(0, 150, size=(len(labels), channels, size, size))
     return (noise + table[labels]).astype(np.uint8)  # max 149 + 90 fits uint8
 
@@ -45,8 +46,12 @@ def write_fake_cifar10(root: str | Path, n_per_batch: int = 100, n_test: int = 1
         x = _fake_images(rng, y, 3, 32).reshape(n, 3072)
         # str keys, as the official (Python 2) files read under encoding="latin1": both pnlib
         # and torchvision's CIFAR10 can read these
-        d = {"batch_label": label, "labels": [int(v) for v in y], "data": x,
-             "filenames": [f"fake_{fname}_{j}.png" for j in range(n)]}
+        d = {
+            "batch_label": label,
+            "labels": [int(v) for v in y],
+            "data": x,
+            "filenames": [f"fake_{fname}_{j}.png" for j in range(n)],
+        }
         (folder / fname).write_bytes(pickle.dumps(d, protocol=2))
     meta = {"num_cases_per_batch": n_per_batch, "label_names": list(CIFAR_CLASSES), "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
@@ -57,15 +62,20 @@ def _idx_bytes(arr: np.ndarray) -> bytes:
     return struct.pack(">HBB", 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()
 
 
-def write_fake_idx(root: str | Path, n_train: int = 600, n_test: int = 100, seed: int = 0,
-                   gz: bool = True) -> Path:
+def write_fake_idx(
+    root: str | Path, n_train: int = 600, n_test: int = 100, seed: int = 0, gz: bool = True
+) -> Path:
     """Write the four Fashion-MNIST IDX files (28x28, random) into ``root/fashion-mnist/``."""
     rng = np.random.default_rng(seed)
     folder = Path(root) / FASHION_DIR
     folder.mkdir(parents=True, exist_ok=True)
     y_tr, y_te = rng.integers(0, 10, size=n_train), rng.integers(0, 10, size=n_test)
-    arrays = (_fake_images(rng, y_tr, 1, 28)[:, 0], y_tr.astype(np.uint8),
-              _fake_images(rng, y_te, 1, 28)[:, 0], y_te.astype(np.uint8))
+    arrays = (
+        _fake_images(rng, y_tr, 1, 28)[:, 0],
+        y_tr.astype(np.uint8),
+        _fake_images(rng, y_te, 1, 28)[:, 0],
+        y_te.astype(np.uint8),
+    )
     for stem, arr in zip(FASHION_FILES, arrays):
         raw = _idx_bytes(arr)  # mtime=0: byte-identical files for the same seed
         (folder / (stem + ".gz" if gz else stem)).write_bytes(gzip.compress(raw, mtime=0) if gz else raw)

@@ -4,6 +4,7 @@
 and leaves the caller's global RNG untouched. Conv and Linear layers get the scheme; normalisation
 layers are always reset to weight 1, bias 0 (BatchNorm running stats too).
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -14,10 +15,10 @@ from torch import nn
 from pnlib.base import checks
 
 INITS: dict[str, str] = {
-    "default": "good",       # PyTorch's own reset_parameters
-    "kaiming": "good",       # kaiming_normal_, fan_in, ReLU gain
-    "xavier": "good",        # xavier_uniform_
-    "orthogonal": "good",    # orthogonal_
+    "default": "good",  # PyTorch's own reset_parameters
+    "kaiming": "good",  # kaiming_normal_, fan_in, ReLU gain
+    "xavier": "good",  # xavier_uniform_
+    "orthogonal": "good",  # orthogonal_
     "small_normal": "poor",  # N(0, 0.01^2): signals vanish with depth
     "large_normal": "poor",  # N(0, 1): far too large, activations explode / saturate
 }

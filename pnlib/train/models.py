@@ -4,6 +4,7 @@ Every model takes N x C x H x W images with H = W in {28, 32} and returns N x nu
 Module names are part of the API: persistence selects parameters by name patterns (``conv*``,
 ``fc*``, ``layer3.*``) and hooks find activations by name (``act1``..``act4`` in LeNet-5).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -36,8 +37,9 @@ def _flat_size(features: nn.Module, in_channels: int, image_size: int) -> int:
 
 
 class MLP(nn.Module):
-    def __init__(self, in_features: int, num_classes: int, depth: int = 2, width: int = 256,
-                 activation: str = "relu"):
+    def __init__(
+        self, in_features: int, num_classes: int, depth: int = 2, width: int = 256, activation: str = "relu"
+    ):
         super().__init__()
         checks.integer("depth", depth, minimum=0)
         checks.integer("width", width)
@@ -57,8 +59,9 @@ class MLP(nn.Module):
 class LeNet5(nn.Module):
     """6-16-120-84 LeNet-5; conv1 pads by 2 on 28x28 inputs so both sizes reach 16x5x5."""
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int,
-                 activation: str = "relu", pool: str = "max"):
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int, activation: str = "relu", pool: str = "max"
+    ):
         super().__init__()
         act = _activation(activation)
         checks.choice("pool", pool, POOLS)
@@ -83,21 +86,40 @@ class LeNet5(nn.Module):
 class AlexNet(nn.Module):
     """CIFAR AlexNet: 5 convs (64-192-384-256-256, kernels 5,5,3,3,3, size-keeping padding)."""
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int,
-                 width_mult: float = 1.0, hidden: int = 1024, dropout: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        width_mult: float = 1.0,
+        hidden: int = 1024,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         c = [_scaled(k, width_mult) for k in (64, 192, 384, 256, 256)]
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, c[0], 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c[0], c[1], 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c[2], c[3], 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c[3], c[4], 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, c[0], 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c[0], c[1], 5, padding=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c[1], c[2], 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c[2], c[3], 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c[3], c[4], 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(_flat_size(self.features, in_channels, image_size), hidden),
-            nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True), nn.Linear(hidden, num_classes),
+            nn.Dropout(dropout),
+            nn.Linear(_flat_size(self.features, in_channels, image_size), hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +134,7 @@ class ShortcutA(nn.Module):
         self.stride, self.extra = stride, planes - in_planes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, ::self.stride, ::self.stride]
+        x = x[:, :, :: self.stride, :: self.stride]
         lo = self.extra // 2
         return F.pad(x, (0, 0, 0, 0, lo, self.extra - lo))
 
@@ -129,8 +151,9 @@ class BasicBlock(nn.Module):
         elif option == "A":
             self.shortcut = ShortcutA(in_planes, planes, stride)
         else:  # option B: 1x1 projection
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -141,8 +164,7 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """Stem conv3x3 -> stages of basic blocks (first stage stride 1, then stride 2) -> GAP -> fc."""
 
-    def __init__(self, widths: tuple[int, ...], blocks: int, option: str, num_classes: int,
-                 in_channels: int):
+    def __init__(self, widths: tuple[int, ...], blocks: int, option: str, num_classes: int, in_channels: int):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -179,6 +201,7 @@ def _cifar_resnet(n: int) -> Callable[..., nn.Module]:
     def build(num_classes, in_channels, image_size, width_mult=1.0):
         widths = tuple(_scaled(w, width_mult) for w in (16, 32, 64))
         return ResNet(widths, n, "A", num_classes, in_channels)
+
     return build
 
 
@@ -210,7 +233,9 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
     keyword arguments become the model's allowed ``model_kwargs``. Trajectories are cached by name
     and kwargs: give a changed architecture a new name."""
     if not isinstance(name, str) or not name or name in _BUILDERS:
-        raise ValueError(f"model name must be a new non-empty string; got {name!r} (taken: {', '.join(_BUILDERS)})")
+        raise ValueError(
+            f"model name must be a new non-empty string; got {name!r} (taken: {', '.join(_BUILDERS)})"
+        )
     params = list(inspect.signature(builder).parameters.values())
     if len(params) < 3 or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params[:3]):
         raise ValueError(f"builder for {name!r} must take (num_classes, in_channels, image_size, **kwargs)")
@@ -220,20 +245,27 @@ def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
 def unregister_model(name: str) -> None:
     """Forget a model that ``register_model`` added (the built-in ones stay)."""
     if name in BUILTIN_MODELS or name not in _BUILDERS:
-        raise ValueError(f"{name!r} is not a registered model; registered: "
-                         f"{', '.join(n for n in _BUILDERS if n not in BUILTIN_MODELS) or 'none'}")
+        raise ValueError(
+            f"{name!r} is not a registered model; registered: "
+            f"{', '.join(n for n in _BUILDERS if n not in BUILTIN_MODELS) or 'none'}"
+        )
     del _BUILDERS[name]
 
 
-def build_model(name: str, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
-                **kwargs) -> nn.Module:
+def build_model(
+    name: str, num_classes: int = 10, in_channels: int = 3, image_size: int = 32, **kwargs
+) -> nn.Module:
     """Build model ``name`` on the CPU; ``kwargs`` are model-specific (see module docstring)."""
     checks.choice("model", name, MODELS)
     builder, allowed = _BUILDERS[name]
     bad = sorted(set(kwargs) - set(allowed))
     if bad:
         raise ValueError(f"model {name!r} got unknown kwargs {bad}; allowed: {list(allowed)}")
-    for arg, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size)):
+    for arg, value in (
+        ("num_classes", num_classes),
+        ("in_channels", in_channels),
+        ("image_size", image_size),
+    ):
         checks.integer(arg, value)
     return builder(num_classes, in_channels, image_size, **kwargs)
 

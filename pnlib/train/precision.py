@@ -3,6 +3,7 @@
 AMX / AVX-512 BF16 through oneDNN) and, on the CPU, from a measured verdict per model. The CPU
 model changes between this project's machines, so precision is decided per machine, never in a
 preset (bf16 is 1.6–2.9× faster with AMX and 2–3× slower without it)."""
+
 from __future__ import annotations
 
 import functools
@@ -49,8 +50,11 @@ def bf16_support(device: torch.device) -> tuple[bool, str]:
     if flags is None:
         return False, "the CPU's flags cannot be read (no /proc/cpuinfo)"
     found = [f for f in CPU_BF16_FLAGS if f in flags]
-    return (True, f"the CPU has {' and '.join(found)} (oneDNN)") if found else (
-        False, f"the CPU has neither {' nor '.join(CPU_BF16_FLAGS)}: bf16 would be emulated, and slow")
+    return (
+        (True, f"the CPU has {' and '.join(found)} (oneDNN)")
+        if found
+        else (False, f"the CPU has neither {' nor '.join(CPU_BF16_FLAGS)}: bf16 would be emulated, and slow")
+    )
 
 
 def resolve_precision(precision: str, device, model: str | None = None) -> tuple[str, str]:
@@ -58,11 +62,15 @@ def resolve_precision(precision: str, device, model: str | None = None) -> tuple
     runs it natively (a GPU, or a CPU with AMX / AVX-512 BF16 through oneDNN) and, on the CPU, only
     for a ``model`` whose bf16 accuracy was shown equivalent to fp32 (``CPU_BF16_VERDICTS``)."""
     if isinstance(precision, bool) or precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)} "
-                         f"(bf16: bf16 autocast of the forward pass + channels_last; parameters stay fp32)")
+        raise ValueError(
+            f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)} "
+            f"(bf16: bf16 autocast of the forward pass + channels_last; parameters stay fp32)"
+        )
     ok, why = bf16_support(device)
     if precision == "bf16" and not ok:
-        raise ValueError(f"precision 'bf16' is not available on {torch.device(device)}: {why}. Use 'fp32' or 'auto'")
+        raise ValueError(
+            f"precision 'bf16' is not available on {torch.device(device)}: {why}. Use 'fp32' or 'auto'"
+        )
     if precision != "auto":
         return precision, why
     if not ok:
@@ -70,7 +78,10 @@ def resolve_precision(precision: str, device, model: str | None = None) -> tuple
     if torch.device(device).type == "cpu" and model is not None:
         verdict = CPU_BF16_VERDICTS.get(model, "not measured")
         if not verdict.startswith("equivalent"):
-            return "fp32", f"{why}, but bf16 is not shown equivalent to fp32 for {model} ({verdict}): auto keeps fp32"
+            return (
+                "fp32",
+                f"{why}, but bf16 is not shown equivalent to fp32 for {model} ({verdict}): auto keeps fp32",
+            )
         why += f"; bf16 − fp32 accuracy for {model}: {verdict}"
     return "bf16", why
 

@@ -9,6 +9,7 @@ trains it and the others wait, then read it. ``Store.cached`` (the folder, the l
 it, ``metrics.json`` written last) and ``Store.record`` (history, weights, val/test logits,
 scores) are the bookkeeping of every trajectory, whichever method trains it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,12 @@ import torch
 from filelock import FileLock
 
 from pnlib.base import checks, seeds, store
-from pnlib.train.inits import INITS, init_model
 from pnlib.method.kicks import random_anchor
-from pnlib.train.models import MODELS, build_model
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-from pnlib.train.loop import DivergedError, TrainConfig, fit
 from pnlib.train.evaluation import predict_logits, score
+from pnlib.train.inits import INITS, init_model
+from pnlib.train.loop import DivergedError, TrainConfig, fit
+from pnlib.train.models import MODELS, build_model
 
 STARTS = ("init", "previous")
 SELECT_BY = ("val_acc", "val_loss")
@@ -36,13 +37,14 @@ SELECT_BY = ("val_acc", "val_loss")
 @dataclass(frozen=True)
 class RunConfig:
     """One comparison cell: a model and init scheme, K, one trajectory's training, a penalty."""
+
     model: str = "lenet5"
-    model_kwargs: tuple = ()           # ((name, value), ...) so the config stays hashable
+    model_kwargs: tuple = ()  # ((name, value), ...) so the config stays hashable
     init: str = "default"
     K: int = 3
     train: TrainConfig = field(default_factory=TrainConfig)
     penalty: PenaltyConfig | None = field(default_factory=PenaltyConfig)  # None: no persistence
-    start: str = "init"                # "init" (the paper's θ₀) or "previous" (ablation)
+    start: str = "init"  # "init" (the paper's θ₀) or "previous" (ablation)
     select_by: str = "val_acc"
 
     def __post_init__(self):
@@ -62,21 +64,33 @@ class RunConfig:
 
 def data_fingerprint(data) -> dict:
     y = torch.cat([data.y_train, data.y_val, data.y_test]).cpu().numpy().tobytes()
-    return {"dataset": data.name, "n_train": len(data.y_train), "n_val": len(data.y_val),
-            "n_test": len(data.y_test), "shape": list(data.X_train.shape[1:]),
-            "labels_sha1": hashlib.sha1(y).hexdigest()[:12]}
+    return {
+        "dataset": data.name,
+        "n_train": len(data.y_train),
+        "n_val": len(data.y_val),
+        "n_test": len(data.y_test),
+        "shape": list(data.X_train.shape[1:]),
+        "labels_sha1": hashlib.sha1(y).hexdigest()[:12],
+    }
 
 
 def build(cfg: RunConfig, data) -> torch.nn.Module:
     """The model of ``cfg`` for the shape of ``data`` (on the CPU, not initialised by scheme)."""
-    return build_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                       image_size=data.image_size, **dict(cfg.model_kwargs))
+    return build_model(
+        cfg.model,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        image_size=data.image_size,
+        **dict(cfg.model_kwargs),
+    )
 
 
 class Store:
     """The trajectories of one experiment folder ``results/<experiment>/``."""
 
-    def __init__(self, root, data, progress: bool = True, worker: str | None = None, threads: int | None = None):
+    def __init__(
+        self, root, data, progress: bool = True, worker: str | None = None, threads: int | None = None
+    ):
         """``threads``: torch's CPU threads for training (default: the current setting). It is part of
         every trajectory's identity on the CPU, where the thread count changes the floating-point
         sums: a trajectory trained with 1 thread is not the one trained with 2."""
@@ -94,8 +108,11 @@ class Store:
     def theta0(self, cfg: RunConfig, seed: int) -> dict:
         """θ₀ for (model, init, seed), drawn once and stored."""
         # the architecture depends on the data's shape too (channels, size, classes), not only on kwargs
-        arch = {"model_kwargs": cfg.to_dict()["model_kwargs"], "shape": self.fingerprint["shape"],
-                "classes": self.data.num_classes}
+        arch = {
+            "model_kwargs": cfg.to_dict()["model_kwargs"],
+            "shape": self.fingerprint["shape"],
+            "classes": self.data.num_classes,
+        }
         path = self.root / "theta0" / f"{cfg.model}-{cfg.init}-{seed}-{store.config_hash(arch)}.pt"
         if path.exists():
             return store.load_tensors(path)
@@ -137,9 +154,14 @@ class Store:
             if self.threads is not None:
                 torch.set_num_threads(self.threads)
             metrics = train(run, key)
-            metrics["trained_by"] = {"host": store.HOST, "pid": os.getpid(), "worker": self.worker,
-                                     "start": store.iso_time(started), "end": store.iso_time(time.time()),
-                                     "threads": torch.get_num_threads()}
+            metrics["trained_by"] = {
+                "host": store.HOST,
+                "pid": os.getpid(),
+                "worker": self.worker,
+                "start": store.iso_time(started),
+                "end": store.iso_time(time.time()),
+                "threads": torch.get_num_threads(),
+            }
             store.write_json(run.file("metrics.json"), metrics)  # written last: marks the trajectory done
             store.append_line(self.root / "trained.log", json.dumps({"key": key, **metrics["trained_by"]}))
             run.file("checkpoint.pt").unlink(missing_ok=True)
@@ -151,7 +173,10 @@ class Store:
         store.save_tensors(folder / "model.pt", model.state_dict())
         # evaluated in fp32 whatever the training precision: bf16 evaluation of the same weights moved
         # test accuracy by up to 0.14 points (benchmarks/bench_precision.py)
-        logits = {s: predict_logits(model, getattr(self.data, f"X_{s}"), train.eval_batch_size) for s in ("val", "test")}
+        logits = {
+            s: predict_logits(model, getattr(self.data, f"X_{s}"), train.eval_batch_size)
+            for s in ("val", "test")
+        }
         store.save_tensors(folder / "logits.pt", logits)
         scores = {}
         for s, lg in logits.items():
@@ -159,16 +184,34 @@ class Store:
             scores.update({f"{s}_loss": m["loss"], f"{s}_acc": m["acc"]})
         return scores
 
-    def trajectory(self, cfg: RunConfig, *, start: dict, data_seed: int, train: TrainConfig,
-                   penalty: PenaltyConfig | None = None, parents: tuple = (), theta0: dict | None = None,
-                   label: str = "", anchor_seed: int | None = None) -> dict:
+    def trajectory(
+        self,
+        cfg: RunConfig,
+        *,
+        start: dict,
+        data_seed: int,
+        train: TrainConfig,
+        penalty: PenaltyConfig | None = None,
+        parents: tuple = (),
+        theta0: dict | None = None,
+        label: str = "",
+        anchor_seed: int | None = None,
+    ) -> dict:
         """Train (or load) one trajectory; returns its record, with ``key`` and ``status``. ``parents``:
         the keys of the trajectories whose end points are the penalty's anchors. ``anchor_seed``: the
         random-anchor control; parent j's end point is replaced by ``kicks.random_anchor`` (its
         distance from θ₀ kept per group, its direction drawn with ``derive_seed(anchor_seed, j)``)."""
-        spec = {"model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "data": self.fingerprint,
-                "start": store.state_hash(start), "data_seed": data_seed, "train": train.to_dict(),
-                "penalty": penalty and asdict(penalty), "anchors": list(parents), "threads": self.threads}
+        spec = {
+            "model": cfg.model,
+            "model_kwargs": dict(cfg.model_kwargs),
+            "data": self.fingerprint,
+            "start": store.state_hash(start),
+            "data_seed": data_seed,
+            "train": train.to_dict(),
+            "penalty": penalty and asdict(penalty),
+            "anchors": list(parents),
+            "threads": self.threads,
+        }
         if anchor_seed is not None:
             if theta0 is None or penalty is None:
                 raise ValueError("random anchors need the penalty and θ₀ they are drawn around")
@@ -185,14 +228,31 @@ class Store:
                 else:
                     for j, p in enumerate(parents, 1):
                         a = self.solution(p)
-                        pen.add_anchor(a if anchor_seed is None else
-                                       random_anchor(model, penalty, theta0, a, seeds.derive_seed(anchor_seed, j)))
+                        pen.add_anchor(
+                            a
+                            if anchor_seed is None
+                            else random_anchor(model, penalty, theta0, a, seeds.derive_seed(anchor_seed, j))
+                        )
                     store.save_tensors(run.file("anchors.pt"), pen.state_dict())
-            rec = {"key": key, "start_hash": spec["start"], "status": "ok", "diverged_epoch": None,
-                   "diverged_step": None}
+            rec = {
+                "key": key,
+                "start_hash": spec["start"],
+                "status": "ok",
+                "diverged_epoch": None,
+                "diverged_step": None,
+            }
             try:
-                hist = fit(model, self.data, train, penalty=pen, seed=data_seed, checkpoint=run.file("checkpoint.pt"),
-                           progress=self.progress, desc=label, on_epoch=save_early(run))
+                hist = fit(
+                    model,
+                    self.data,
+                    train,
+                    penalty=pen,
+                    seed=data_seed,
+                    checkpoint=run.file("checkpoint.pt"),
+                    progress=self.progress,
+                    desc=label,
+                    on_epoch=save_early(run),
+                )
                 rec.update(self.record(run.path, model, hist, train))
                 rec["train_loss"] = float(hist["train_loss"].iloc[-1])
                 if pen is not None:
@@ -207,15 +267,19 @@ class Store:
         """A trajectory's state after its first epoch (``early.pt``, kept for every trajectory)."""
         path = self.folder(key) / "early.pt"
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing, so the random kick cannot measure the penalty's early "
-                                    f"displacement: delete {path.parent} and rerun, which retrains it")
+            raise FileNotFoundError(
+                f"{path} is missing, so the random kick cannot measure the penalty's early "
+                f"displacement: delete {path.parent} and rerun, which retrains it"
+            )
         return store.load_tensors(path, self.data.X_train.device)
 
 
 def save_early(run: store.RunDir):
     """The state after the first epoch (``early.pt``): the random-kick control measures the
     penalty's early displacement from it (``pnlib.experiments.baselines``)."""
+
     def save(epoch, model):
         if epoch == 1:
             store.save_tensors(run.file("early.pt"), model.state_dict())
+
     return save
