@@ -64,16 +64,16 @@ def main():
     settings = {  # model: (padded to 32, train, val, test, TrainConfig)
         "lenet5": (
             False,
-            256 if q else 5000,
-            256 if q else 5000,
-            256 if q else 10000,
+            128 if q else 5000,
+            128 if q else 5000,
+            128 if q else 10000,
             TrainConfig(num_epochs=1 if q else 8, batch_size=128, lr=0.05, eval_every=4),
         ),
         "resnet20": (
             True,
-            128 if q else 1000,
-            128 if q else 1000,
-            128 if q else 2000,
+            32 if q else 1000,
+            32 if q else 1000,
+            32 if q else 2000,
             TrainConfig(
                 num_epochs=1 if q else 6,
                 batch_size=32,

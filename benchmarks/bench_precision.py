@@ -71,13 +71,13 @@ def main():
     print(f"CPU: {why}; torch {torch.__version__}, 1 thread")
     with tempfile.TemporaryDirectory() as tmp:
         sizes = (
-            dict(val_size=200, train_size=256, test_size=256)
+            dict(val_size=64, train_size=64, test_size=64)
             if q
             else dict(val_size=2000, train_size=5000, test_size=5000)
         )
         data = fashion_or_generated(tmp, pad_to_32=True, **sizes)
         print(f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test images")
-        small = {"lenet5": dict(n=256 if q else 5000), "resnet20": dict(n=256 if q else 2000)}
+        small = {"lenet5": dict(n=64 if q else 5000), "resnet20": dict(n=32 if q else 2000)}
         speed_cfg = {
             "lenet5": TrainConfig(num_epochs=1 if q else 16, batch_size=128, lr=0.05),
             "resnet20": TrainConfig(num_epochs=1 if q else 6, batch_size=32, lr=0.01, augment=True),

@@ -71,7 +71,7 @@ def test_kink_net_matches_torch_linear_layers():
     ).double()
     torch.nn.utils.vector_to_parameters(theta[1], net.parameters())
     torch.testing.assert_close(kink_forward(theta, X, widths)[1], net(X.view(-1, 1)).squeeze(-1))
-    assert kink_groups(widths).tolist().count(0) == 2 and int(kink_groups(widths).max()) == 3 + 4
+    assert kink_groups(widths).sizes == [3, 4, 1] and kink_groups(widths).numel == kink_dim(widths)
     loss, grad = kink_objective(X, y, widths)(theta)
     assert loss.shape == (2,) and grad.shape == theta.shape
 
@@ -101,15 +101,16 @@ def test_interval_without_spread_is_the_point():
 
 @pytest.mark.parametrize("kernel", ["gaussian", "inverse", "hinge"])
 @pytest.mark.parametrize(
-    "granularity, bandwidth", [("neuron", "travel"), ("model", "travel"), ("neuron", 0.8)]
+    "granularity, bandwidth",
+    [("neuron", "travel"), ("layer", "travel"), ("model", "travel"), ("neuron", 0.8)],
 )
 def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity, bandwidth):
     """The synthetic runs' penalty and PersistentPenalty.apply_ are one definition: the same
     gradient for the kink network written as flat parameters and as an nn.Module."""
     from torch import nn
 
-    from pnlib.method.persistence import PersistentPenalty, group_sq
-    from pnlib.synthetic.engine import penalty_gradient
+    from pnlib.method.persistence import PersistentPenalty, groups_of
+    from pnlib.synthetic.engine import group_sq, penalty_gradient
 
     widths = (4, 3)
     config = PenaltyConfig(kernel=kernel, granularity=granularity, strength=0.7, bandwidth=bandwidth)
@@ -118,12 +119,10 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
         kink_init(1, widths, seed=1, dtype=torch.float64),
     )
     anchors = torch.stack([kink_init(1, widths, seed=s, dtype=torch.float64) for s in (2, 3)])  # (J, 1, D)
-    groups = kink_groups(widths) if granularity == "neuron" else None
-    G = int(groups.max()) + 1 if groups is not None else 1
-    sigma2 = config.sigma2(group_sq(theta0.unsqueeze(0) - anchors, groups, G))
-    batched = penalty_gradient(theta, anchors, sigma2, config, config.strength_at(0.3), groups)[0]
-
     net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1)).double()
+    groups = groups_of(net, config)  # the network's own geometry serves its flat parameters
+    sigma2 = config.sigma2(group_sq(groups, theta0.unsqueeze(0) - anchors))
+    batched = penalty_gradient(theta, anchors, sigma2, config, config.strength_at(0.3), groups)[0]
 
     def state(flat):
         torch.nn.utils.vector_to_parameters(flat[0].clone(), net.parameters())
@@ -139,15 +138,14 @@ def test_batched_penalty_gradient_equals_persistent_penalty(kernel, granularity,
 
 
 def test_kick_starts_match_the_norm_of_every_group_with_a_random_direction():
-    from pnlib.method.persistence import group_sq
-    from pnlib.synthetic.engine import kick_starts
+    from pnlib.synthetic.engine import group_sq, kick_starts
 
     torch.manual_seed(0)
     k = 4
     groups = neuron_groups(k, k)
     theta0, a, b = (torch.randn(50, k * k, dtype=torch.float64) for _ in range(3))
     kicked = kick_starts(theta0, a, b, groups, seed=3)
-    torch.testing.assert_close(group_sq(kicked - theta0, groups, k), group_sq(a - b, groups, k))
+    torch.testing.assert_close(group_sq(groups, kicked - theta0), group_sq(groups, a - b))
     assert not torch.allclose(kicked - theta0, a - b)
     assert not torch.allclose(kicked, kick_starts(theta0, a, b, groups, seed=4))
     one = kick_starts(theta0, a, b, None, seed=3)  # no groups: one norm per run

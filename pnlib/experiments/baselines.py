@@ -39,9 +39,7 @@ class RepulsiveHook:
 
     def __init__(self, models: list, penalty: PenaltyConfig, theta0: dict):
         self.pens = [PersistentPenalty(m, penalty, theta0=theta0) for m in models]
-        self.live = [
-            dict(zip(p.param_names, [q for wb in p.params for q in wb if q is not None])) for p in self.pens
-        ]
+        self.live = [dict(zip(p.param_names, p.params)) for p in self.pens]
 
     def after_backward(self, t: float) -> list[torch.Tensor]:
         values = []

@@ -10,14 +10,14 @@ PRESETS = {
     },
     "02_bad_minima": {
         "smoke": dict(
-            seeds=64,
+            seeds=32,
             widths=(4,),
-            kink_steps=300,
+            kink_steps=200,
             sweep_strengths=(0.01,),
             ts_ks=(6,),
             ts_anchor_ks=(6,),
-            ts_runs=100,
-            ts_cap=4000,
+            ts_runs=50,
+            ts_cap=1500,
             workers=1,
         ),
         "cpu": dict(

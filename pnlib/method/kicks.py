@@ -16,52 +16,36 @@ from __future__ import annotations
 
 import torch
 
-from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
-
-
-def weight_bias_blocks(pen: PersistentPenalty, state: dict) -> list:
-    """``state``'s (weight, bias or None) of every persistent module of ``pen``, in its order."""
-    return [
-        (state[f"{n}.weight"], state[f"{n}.bias"] if b is not None else None)
-        for n, (_, b) in zip(pen.module_names, pen.params)
-    ]
+from pnlib.method.geometry import Groups
+from pnlib.method.persistence import PenaltyConfig, groups_of
 
 
 def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
     """‖a_g − b_g‖ for every persistent group g of ``config`` (granularity, include/exclude)."""
-    pen = PersistentPenalty(model, config, theta0=a)
-    diffs = [
-        ((wa - wb).unsqueeze(0), None if ba is None else (ba - bb).unsqueeze(0))
-        for (wa, ba), (wb, bb) in zip(weight_bias_blocks(pen, a), weight_bias_blocks(pen, b))
-    ]
-    return torch.cat(pen.group_sq_blocks(diffs), 1).squeeze(0).sqrt()
+    groups = groups_of(model, config)
+    return groups.sq_norms([x - y for x, y in zip(groups.tensors(a), groups.tensors(b))]).sqrt()
+
+
+def kick(groups: Groups, theta0: list, target: torch.Tensor, seed: int) -> list:
+    """θ₀ (its persistent tensors, with any leading dimensions) plus a random perturbation whose
+    norm in each group is ``target`` (..., G) and whose direction is uniform on the group's sphere
+    (a seeded Gaussian, tensor by tensor in order, normalised per group)."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = [torch.randn(t.shape, generator=gen, dtype=t.dtype).to(t.device) for t in theta0]
+    scale = (target.square() / groups.sq_norms(noise)).sqrt()
+    return [t + c * z for t, c, z in zip(theta0, groups.spread(scale), noise)]
 
 
 def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, seed: int) -> dict:
     """θ₀ plus a random perturbation whose norm in each persistent group g is ‖a_g − b_g‖ and
-    whose direction is uniform on the group's sphere (a seeded Gaussian, normalised per group)."""
-    pen = PersistentPenalty(model, config, theta0=theta0)
+    whose direction is uniform on the group's sphere (``kick``); the rest of θ₀ as it is."""
+    groups = groups_of(model, config)
     a, b = (
         {k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b)
     )  # a GPU run's states, θ₀ on CPU
-    gen = torch.Generator().manual_seed(seed)
-    noise = [
-        (
-            torch.randn(w.shape, generator=gen, dtype=w.dtype).unsqueeze(0),
-            None if bb is None else torch.randn(bb.shape, generator=gen, dtype=bb.dtype).unsqueeze(0),
-        )
-        for w, bb in weight_bias_blocks(pen, theta0)
-    ]
     target = group_norms(model, config, a, b)
-    scale = (target.square() / torch.cat(pen.group_sq_blocks(noise), 1).squeeze(0)).sqrt()
-    scale = scale.split([s.shape[1] for s in pen.group_sq_blocks(noise)])
-    out = {k: v.clone() for k, v in theta0.items()}
-    for i, (n, (zw, zb)) in enumerate(zip(pen.module_names, noise)):
-        c = scale[pen.block_of(i)]
-        out[f"{n}.weight"] += (c.view(-1, *([1] * (zw.dim() - 2))) * zw[0]).to(out[f"{n}.weight"])
-        if zb is not None:
-            out[f"{n}.bias"] += (c.view(-1) * zb[0]).to(out[f"{n}.bias"])
-    return out
+    moved = kick(groups, groups.tensors(theta0), target, seed)
+    return {**{k: v.clone() for k, v in theta0.items()}, **dict(zip(groups.names, moved))}
 
 
 def random_anchor(model, config: PenaltyConfig, theta0: dict, anchor: dict, seed: int) -> dict:

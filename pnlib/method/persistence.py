@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from pnlib.base import checks
+from pnlib.method.geometry import GRANULARITIES, Block, Groups
 from pnlib.method.kernels import KERNELS, parse_schedule, penalty_terms, schedule_factor
 
-GRANULARITIES = ("model", "layer", "neuron")
 PERSISTENT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
@@ -107,20 +107,30 @@ def select_modules(model: nn.Module, include=None, exclude=()) -> dict[str, nn.M
     return chosen
 
 
-def group_sq(diff: torch.Tensor, groups: torch.Tensor | None, num_groups: int) -> torch.Tensor:
-    """Σ over each group's coordinates of diff²: (..., N) -> (..., G); ``groups`` maps each of the
-    N flat coordinates to its group (``None``: one group). Used by the batched synthetic runs."""
-    sq = diff.square()
-    if groups is None:
-        return sq.sum(-1, keepdim=True)
-    return sq.new_zeros(*sq.shape[:-1], num_groups).index_add_(-1, groups, sq)
+def groups_of(model: nn.Module, config: PenaltyConfig) -> Groups:
+    """The group geometry of ``config``'s persistent set in ``model`` (its include / exclude
+    patterns and its granularity)."""
+    modules = select_modules(model, config.include, config.exclude)
+    blocks = [
+        Block(
+            tuple(m.weight.shape),
+            m.bias is not None,
+            (f"{n}.weight", f"{n}.bias") if m.bias is not None else (f"{n}.weight",),
+        )
+        for n, m in modules.items()
+    ]
+    return Groups(blocks, config.granularity)
 
 
-class PersistentPenalty:
+class PersistentPenalty(nn.Module):
     """λ(t)·P_k(θ) for a model; see the module docstring and notebook 01.
 
     ``theta0`` (default: the model's current parameters) is the shared start of all
-    trajectories; travel bandwidths are measured from it.
+    trajectories; travel bandwidths are measured from it. θ₀, the anchors (one stacked tensor
+    ``(J, *shape)`` per persistent tensor) and σ² ``(J, G)`` are buffers: ``state_dict``, ``.to()``
+    and checkpoints are torch's (the config rides along as the module's extra state, and loading a
+    penalty of another config is refused). The model's parameters are followed, not owned: the
+    penalty moves to their device when it is applied.
     """
 
     def __init__(
@@ -129,95 +139,96 @@ class PersistentPenalty:
         config: PenaltyConfig | None = None,
         theta0: dict[str, torch.Tensor] | None = None,
     ):
+        super().__init__()
         self.config = config if config is not None else PenaltyConfig()
         if not isinstance(self.config, PenaltyConfig):
             raise TypeError(
                 f"config must be a PenaltyConfig; got {type(config).__name__}. Build one with "
                 f"PenaltyConfig(strength=..., kernel=..., ...)"
             )
-        modules = select_modules(model, self.config.include, self.config.exclude)
-        self.module_names = list(modules)
-        # (weight, bias or None) per module: the live parameters θ_S
-        self.params = [(m.weight, m.bias) for m in modules.values()]
+        self.groups = groups_of(model, self.config)
+        live = dict(model.named_parameters())
+        self.params = [live[n] for n in self.groups.names]  # θ_S, the model's own tensors (not registered)
         source = theta0 if theta0 is not None else model.state_dict()
-        self.theta0 = {k: source[k].detach().clone() for k in self.param_names}
-        self.anchors: dict[str, torch.Tensor] = {}  # name -> (J, *shape): one stacked tensor per parameter
-        self.sigma2 = torch.zeros(0)  # (J, G): σ² of every group, blocks in module order
+        for i, n in enumerate(self.groups.names):
+            self.register_buffer(f"theta0_{i}", source[n].detach().clone())
+            self.register_buffer(f"anchors_{i}", source[n].new_zeros((0, *source[n].shape)))
+        self.register_buffer("sigma2", source[self.groups.names[0]].new_zeros((0, self.groups.num_groups)))
 
     @property
     def param_names(self) -> list[str]:
-        return [
-            f"{n}.{kind}"
-            for n, (w, b) in zip(self.module_names, self.params)
-            for kind, p in (("weight", w), ("bias", b))
-            if p is not None
-        ]
+        return self.groups.names
+
+    @property
+    def theta0(self) -> dict[str, torch.Tensor]:
+        """θ₀ of every persistent tensor, by name."""
+        return dict(zip(self.groups.names, self._buffers_of("theta0")))
+
+    @property
+    def anchors(self) -> dict[str, torch.Tensor]:
+        """The anchors of every persistent tensor, by name: one stacked tensor (J, *shape) each."""
+        return dict(zip(self.groups.names, self._buffers_of("anchors")))
+
+    def _buffers_of(self, kind: str) -> list[torch.Tensor]:
+        return [getattr(self, f"{kind}_{i}") for i in range(len(self.params))]
 
     @property
     def num_anchors(self) -> int:
-        return len(next(iter(self.anchors.values()))) if self.anchors else 0
+        return len(self.sigma2)
 
     def num_parameters(self) -> int:
-        return sum(w.numel() + (b.numel() if b is not None else 0) for w, b in self.params)
+        return self.groups.numel
 
-    # -- distances ------------------------------------------------------------------------
-    def _diffs(self, params, anchors):
-        """θ − a_j for every module: [(dw (J, out, ...), db (J, out) or None)]."""
-        out = []
-        for n, (w, b) in zip(self.module_names, params):
-            dw = w.unsqueeze(0) - anchors[f"{n}.weight"]
-            db = b.unsqueeze(0) - anchors[f"{n}.bias"] if b is not None else None
-            out.append((dw, db))
-        return out
+    def get_extra_state(self) -> dict:
+        return self.config.to_dict()
 
-    def group_sq_blocks(self, diffs) -> list[torch.Tensor]:
-        """‖θ_g − a_{j,g}‖² as blocks of (J, groups): one block per module, or one for ``model``."""
-        unit = [
-            dw.square().flatten(2).sum(-1) + (db.square() if db is not None else 0.0) for dw, db in diffs
-        ]  # per neuron: (J, out)
-        g = self.config.granularity
-        if g == "neuron":
-            return unit
-        layer = [s.sum(-1, keepdim=True) for s in unit]  # per module: (J, 1)
-        return layer if g == "layer" else [torch.stack(layer).sum(0)]  # model: one (J, 1)
+    def set_extra_state(self, state: dict) -> None:
+        cfg = {**state, "exclude": tuple(state["exclude"])}
+        cfg["include"] = tuple(cfg["include"]) if cfg["include"] is not None else None
+        if PenaltyConfig(**cfg) != self.config:
+            raise ValueError(
+                f"stored penalty config {cfg} differs from this penalty's {self.config.to_dict()}"
+            )
 
-    def block_of(self, i: int) -> int:
-        return 0 if self.config.granularity == "model" else i
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Torch's, after sizing the anchors for the number the state holds."""
+        J = len(state_dict["sigma2"])
+        for i, a in enumerate(self._buffers_of("anchors")):
+            setattr(self, f"anchors_{i}", a.new_zeros((J, *a.shape[1:])))
+        self.sigma2 = self.sigma2.new_zeros((J, self.groups.num_groups))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def _kernel(self, d2_blocks, lam: float):
-        """φ and the gradient coefficients of all groups at once (one set of kernel ops for the
-        whole model, not one per layer), split back into the per-module blocks."""
-        phi, coef = penalty_terms(self.config.kernel, torch.cat(d2_blocks, 1), self.sigma2, lam)
-        return phi, coef.split([d.shape[1] for d in d2_blocks], 1)
+    def _follow(self) -> None:
+        """Move θ₀, the anchors and σ² to the device of the model's parameters (a penalty built
+        before the model was moved to the GPU follows it there)."""
+        if self.sigma2.device != self.params[0].device:
+            self.to(self.params[0].device)
 
-    def _follow_params(self) -> None:
-        """Keep θ₀, the anchors and σ² on the parameters' device (a penalty built before the model
-        was moved to the GPU follows it there)."""
-        dev = self.params[0][0].device
-        if next(iter(self.theta0.values())).device != dev:
-            self.theta0 = {k: v.to(dev) for k, v in self.theta0.items()}
-            self.anchors = {k: v.to(dev) for k, v in self.anchors.items()}
-            self.sigma2 = self.sigma2.to(dev)
+    def _diffs(self, tensors) -> list[torch.Tensor]:
+        """θ − a_j for every persistent tensor: (J, *shape)."""
+        return [t.unsqueeze(0) - a for t, a in zip(tensors, self._buffers_of("anchors"))]
 
     # -- anchors --------------------------------------------------------------------------
     @torch.no_grad()
     def add_anchor(self, state: dict[str, torch.Tensor] | nn.Module | None = None) -> None:
         """Remember a converged solution (a state dict, a model, or the live θ) as anchor a_J."""
-        self._follow_params()
+        self._follow()
         if isinstance(state, nn.Module):
             state = state.state_dict()
         if state is None:
-            state = dict(zip(self.param_names, [p for wb in self.params for p in wb if p is not None]))
-        new = {k: state[k].detach().to(self.theta0[k]).unsqueeze(0).clone() for k in self.param_names}
-        theta0 = [(self.theta0[f"{n}.weight"], self.theta0.get(f"{n}.bias")) for n in self.module_names]
-        s2 = [self.config.sigma2(t) for t in self.group_sq_blocks(self._diffs(theta0, new))]
-        self.anchors = {k: torch.cat([self.anchors[k], v]) if self.anchors else v for k, v in new.items()}
-        s2 = torch.cat(s2, 1)
-        self.sigma2 = torch.cat([self.sigma2, s2]) if len(self.sigma2) else s2
+            state = dict(zip(self.groups.names, self.params))
+        theta0 = self._buffers_of("theta0")
+        new = [state[n].detach().to(t0).unsqueeze(0).clone() for n, t0 in zip(self.groups.names, theta0)]
+        s2 = self.config.sigma2(self.groups.sq_norms([t0.unsqueeze(0) - a for t0, a in zip(theta0, new)]))
+        for i, (a, v) in enumerate(zip(self._buffers_of("anchors"), new)):
+            setattr(self, f"anchors_{i}", torch.cat([a, v]))
+        self.sigma2 = torch.cat([self.sigma2, s2])
 
     def set_anchors(self, states: list[dict[str, torch.Tensor]]) -> None:
-        """Replace every anchor (the repulsive ensemble moves them every step: ``pnlib.experiments.baselines``)."""
-        self.anchors, self.sigma2 = {}, torch.zeros(0)
+        """Replace every anchor (the repulsive ablation moves them every step)."""
+        for i, a in enumerate(self._buffers_of("anchors")):
+            setattr(self, f"anchors_{i}", a[:0])
+        self.sigma2 = self.sigma2[:0]
         for s in states:
             self.add_anchor(s)
 
@@ -228,10 +239,12 @@ class PersistentPenalty:
 
     def value(self, progress: float = 0.0) -> torch.Tensor:
         """λ(t)·P(θ), differentiable (for analysis and for checking ``apply_``)."""
-        self._follow_params()
-        if not self.anchors:
-            return self.params[0][0].new_zeros(())
-        phi, _ = self._kernel(self.group_sq_blocks(self._diffs(self.params, self.anchors)), 1.0)
+        self._follow()
+        if not self.num_anchors:
+            return self.params[0].new_zeros(())
+        phi, _ = penalty_terms(
+            self.config.kernel, self.groups.sq_norms(self._diffs(self.params)), self.sigma2
+        )
         return self.strength_at(progress) * phi.sum()  # λ(t)·Σ_j Σ_g φ(r)
 
     @torch.no_grad()
@@ -241,49 +254,24 @@ class PersistentPenalty:
         ∇_θ P = Σ_j Σ_g φ'(u) · 2(θ_g − a_{j,g})/σ²_{j,g}, from the same differences that give
         the distances: one pass over the parameters serves all anchors.
         """
-        self._follow_params()
-        if not self.anchors:
-            return self.params[0][0].new_zeros(())
+        self._follow()
+        if not self.num_anchors:
+            return self.params[0].new_zeros(())
         lam = self.strength_at(progress)
-        diffs = self._diffs(self.params, self.anchors)
-        phi, coefs = self._kernel(self.group_sq_blocks(diffs), lam)  # coef = λ·φ'(u)·2/σ²
+        diffs = self._diffs(self.params)
+        # one set of kernel ops for every group of the model; coef = λ·φ'(u)·2/σ²
+        phi, coef = penalty_terms(self.config.kernel, self.groups.sq_norms(diffs), self.sigma2, lam)
         if lam != 0.0:
-            for i, ((w, b), (dw, db)) in enumerate(zip(self.params, diffs)):
-                c = coefs[self.block_of(i)]  # (J, out) or (J, 1)
-                gw = (c.view(*c.shape, *([1] * (w.dim() - 1))) * dw).sum(0)  # Σ_j c_j (θ − a_j)
-                w.grad = gw if w.grad is None else w.grad.add_(gw)
-                if b is not None:
-                    gb = (c * db).sum(0)
-                    b.grad = gb if b.grad is None else b.grad.add_(gb)
+            for p, d, c in zip(self.params, diffs, self.groups.spread(coef)):
+                g = (c * d).sum(0)  # Σ_j c_j (θ − a_j)
+                p.grad = g if p.grad is None else p.grad.add_(g)
         return phi.sum()  # Σ_j Σ_g φ(r)
 
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
         """‖θ_S − a_j‖ over the whole persistent set, one per anchor: (J,)."""
-        self._follow_params()
-        if not self.anchors:
-            return self.params[0][0].new_zeros(0)
+        self._follow()
+        if not self.num_anchors:
+            return self.params[0].new_zeros(0)
         # every granularity partitions θ_S, so its group squares sum to the whole distance
-        return torch.cat(self.group_sq_blocks(self._diffs(self.params, self.anchors)), 1).sum(1).sqrt()
-
-    # -- saving the penalty with the run --------------------------------------------------
-    def state_dict(self) -> dict:
-        return {
-            "config": self.config.to_dict(),
-            "theta0": self.theta0,
-            "anchors": self.anchors,
-            "sigma2": self.sigma2,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        cfg = dict(state["config"])
-        cfg["include"] = tuple(cfg["include"]) if cfg["include"] is not None else None
-        cfg["exclude"] = tuple(cfg["exclude"])
-        if PenaltyConfig(**cfg) != self.config:
-            raise ValueError(
-                f"stored penalty config {cfg} differs from this penalty's {self.config.to_dict()}"
-            )
-        dev = self.params[0][0].device
-        self.theta0 = {k: v.to(dev) for k, v in state["theta0"].items()}
-        self.anchors = {k: v.to(dev) for k, v in state["anchors"].items()}
-        self.sigma2 = state["sigma2"].to(dev)
+        return self.groups.sq_norms(self._diffs(self.params)).sum(1).sqrt()

@@ -18,8 +18,10 @@ import pandas as pd
 import torch
 
 from pnlib.base import checks, labels, seeds
+from pnlib.method.geometry import Groups
 from pnlib.method.kernels import penalty_terms
-from pnlib.method.persistence import PenaltyConfig, group_sq
+from pnlib.method.kicks import kick
+from pnlib.method.persistence import PenaltyConfig
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -85,15 +87,18 @@ def penalty_gradient(
     sigma2: torch.Tensor,
     penalty: PenaltyConfig,
     lam: float,
-    groups: torch.Tensor | None = None,
+    groups: Groups,
 ) -> torch.Tensor:
-    """λ∇P for B runs at once: θ (B, D), anchors (J, B, D), σ² (J, B, G); the same kernel math
-    as ``PersistentPenalty.apply_`` (tests/test_synthetic.py checks that they agree)."""
-    G = sigma2.shape[-1]
-    diff = theta.unsqueeze(0) - anchors  # θ − a_j
-    _, coef = penalty_terms(penalty.kernel, group_sq(diff, groups, G), sigma2, lam)  # λ·φ'(u)·2/σ²
-    c = coef if groups is None else coef[..., groups]  # per coordinate
-    return (c * diff).sum(0)
+    """λ∇P for B runs at once: θ (B, D), anchors (J, B, D), σ² (J, B, G); the same geometry and
+    kernel math as ``PersistentPenalty.apply_`` (tests/test_synthetic.py checks that they agree)."""
+    diff = groups.unflatten(theta.unsqueeze(0) - anchors)  # θ − a_j, tensor by tensor
+    _, coef = penalty_terms(penalty.kernel, groups.sq_norms(diff), sigma2, lam)  # λ·φ'(u)·2/σ²
+    return groups.flatten([c * d for c, d in zip(groups.spread(coef), diff)]).sum(0)
+
+
+def group_sq(groups: Groups, flat: torch.Tensor) -> torch.Tensor:
+    """Σ of squares per group of flat vectors (..., D) -> (..., G)."""
+    return groups.sq_norms(groups.unflatten(flat))
 
 
 def persistent_descent(
@@ -104,7 +109,7 @@ def persistent_descent(
     steps: int,
     lr: float,
     penalty: PenaltyConfig | None = None,
-    groups: torch.Tensor | None = None,
+    groups: Groups | None = None,
     optimizer: str = "gd",
     tol: float | None = None,
     stop_below: float | None = None,
@@ -130,13 +135,13 @@ def persistent_descent(
     if (tol is not None or stop_below is not None) and optimizer != "gd":
         raise ValueError("tol and stop_below (early stops) are only defined for optimizer='gd'")
     B, D = theta0.shape
-    G = int(groups.max()) + 1 if groups is not None else 1
+    groups = groups if groups is not None else Groups.whole(D)
     P = penalty_steps or steps
     ends, losses, used, conv, settled, paths, early, kept = [], [], [], [], [], [], [], []
     for k in range(K):
         anchors = torch.stack(kept) if kept and penalty is not None and penalty.strength > 0 else None
         if anchors is not None:
-            s2_all = penalty.sigma2(group_sq(theta0.unsqueeze(0) - anchors, groups, G))  # σ²_{j,g}
+            s2_all = penalty.sigma2(group_sq(groups, theta0.unsqueeze(0) - anchors))  # σ²_{j,g}
         theta = theta0.clone()
         steps_used = torch.full((B,), steps, dtype=torch.long)
         done = torch.zeros(B, dtype=torch.bool)
@@ -164,7 +169,7 @@ def persistent_descent(
                 and step % check_every == 0
             ):
                 never = torch.zeros_like(loss, dtype=torch.bool)
-                conv_now = group_sq(g, groups, G).max(-1).values.sqrt() <= tol if tol is not None else never
+                conv_now = group_sq(groups, g).max(-1).values.sqrt() <= tol if tol is not None else never
                 low_now = (loss < stop_below if stop_below is not None else never) & ~conv_now
                 stop = conv_now | low_now
                 if stop.any():  # write back and drop the runs that have stopped
@@ -207,15 +212,14 @@ def persistent_descent(
 
 
 def kick_starts(
-    theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None, seed: int
+    theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: Groups | None, seed: int
 ) -> torch.Tensor:
     """θ₀ plus a random perturbation, per run and group g, of norm ‖a_g − b_g‖ and a direction
-    uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D)."""
-    G = int(groups.max()) + 1 if groups is not None else 1
-    target = group_sq(a - b, groups, G).sqrt()
-    noise = torch.randn(theta0.shape, generator=torch.Generator().manual_seed(seed), dtype=theta0.dtype)
-    scale = target / group_sq(noise, groups, G).sqrt()
-    return theta0 + noise * (scale if groups is None else scale[..., groups])
+    uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D), by the
+    networks' own ``kicks.kick``."""
+    groups = groups if groups is not None else Groups.whole(theta0.shape[-1])
+    target = group_sq(groups, a - b).sqrt()
+    return groups.flatten(kick(groups, groups.unflatten(theta0), target, seed))
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from pnlib.method.geometry import Block, Groups
 from pnlib.synthetic.engine import Objective, autograd_objective, persistent_descent
 
 
@@ -35,13 +36,9 @@ def kink_dim(widths) -> int:
     return sum(o * n + o for o, n in kink_shapes(widths))
 
 
-def kink_groups(widths) -> torch.Tensor:
-    """Neuron groups: each output unit's weight row and its bias."""
-    ids, g = [], 0
-    for o, n in kink_shapes(widths):
-        ids += [g + r for r in range(o) for _ in range(n)] + [g + r for r in range(o)]
-        g += o
-    return torch.tensor(ids)
+def kink_groups(widths) -> Groups:
+    """Neuron groups: each output unit's weight row and its bias, layer by layer."""
+    return Groups([Block(shape, True) for shape in kink_shapes(widths)], "neuron")
 
 
 def kink_init(B: int, widths, seed: int, dtype=torch.float32) -> torch.Tensor:
@@ -120,9 +117,9 @@ def teacher_student_init(B: int, k: int, d: int, seed: int) -> torch.Tensor:
     return (torch.randn(B, k, d, generator=gen, dtype=torch.float64) / math.sqrt(d)).view(B, k * d)
 
 
-def neuron_groups(k: int, d: int) -> torch.Tensor:
+def neuron_groups(k: int, d: int) -> Groups:
     """Row i of W (neuron i) is group i."""
-    return torch.arange(k).repeat_interleave(d)
+    return Groups([Block((k, d), False)], "neuron")
 
 
 # -- a 2-D loss surface with minima of different depths (notebook 01) -----------------------------
