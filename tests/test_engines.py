@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_executors import KEYS, data_root, launch_grid, summary, tiny_grid, trained_keys  # noqa: F401  (the same grids as the stand-ins)
+from write_pause import pause_env
 
-from pnlib.base import store
 from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.grid import run_grids
@@ -72,10 +72,7 @@ def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(
     ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv", seeds=1)
     assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
     # every Slurm job pauses 60 s in its first checkpoint write: mid-trajectory, with a checkpoint to resume
-    env = {
-        **os.environ,
-        store.PAUSE_ENV: "checkpoint.pt:20:1",
-    }  # every job pauses 20 s in its first checkpoint write
+    env = pause_env("checkpoint.pt", 20)  # every job pauses 20 s in its first checkpoint write
     p = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "cut.csv", env=env, seeds=1)
     victim = None
     for _ in range(600):  # a running job that has begun its first checkpoint: mid-trajectory

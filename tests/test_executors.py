@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from write_pause import pause_env
 
 from pnlib.base import store
 from pnlib.experiments import executors
@@ -140,10 +141,7 @@ def test_two_processes_on_one_folder_train_each_trajectory_once(tmp_path, data_r
 def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root):
     ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv")
     assert ref.wait(timeout=600) == 0
-    env = {
-        **os.environ,
-        store.PAUSE_ENV: "checkpoint.pt:120:1",
-    }  # a worker pauses in its first checkpoint write
+    env = pause_env("checkpoint.pt", 120)  # a worker pauses in its first checkpoint write
     p = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
     victim = None
     for line in p.stdout:

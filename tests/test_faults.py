@@ -1,8 +1,9 @@
 """Fault injection: a persistent run (K = 3) is killed with SIGKILL at several points, then rerun.
 
 It must complete with metrics identical to an uninterrupted run, and leave no torn file behind.
-The kill points use the write hook in ``pnlib.base.store`` (``PNLIB_TEST_PAUSE_IN_WRITE``), which
-pauses half-way through the nth write of a file, so every kill lands at a known place.
+The kill points use the tests' write pause (tests/hooks/sitecustomize.py), which stops the nth
+atomic write of a file after its bytes reach the temporary file and before the rename, so every
+kill lands at a known place.
 """
 
 import json
@@ -15,6 +16,7 @@ import textwrap
 import pandas as pd
 import pytest
 import torch
+from write_pause import pause_env
 
 from pnlib.train.generated import write_fake_cifar10
 
@@ -58,11 +60,10 @@ def run(root, out, pause=None):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, str(root / "run.py"), str(root / "data"), str(out)]
     if pause is None:
-        env.pop("PNLIB_TEST_PAUSE_IN_WRITE", None)
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
         return next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
-    env["PNLIB_TEST_PAUSE_IN_WRITE"] = f"{pause[0]}:120:{pause[1]}"
+    env = {**pause_env(pause[0], 120, pause[1]), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     for line in proc.stdout:
         if line.startswith("PAUSED-IN-WRITE"):

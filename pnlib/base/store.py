@@ -23,7 +23,6 @@ import torch
 
 from pnlib.base import seeds
 
-PAUSE_ENV = "PNLIB_TEST_PAUSE_IN_WRITE"  # test hook: "<file name>:<seconds>[:<nth write>]" pauses mid-write
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -97,10 +96,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         ) from e
     try:
         with os.fdopen(fd, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            _maybe_pause(path)
-            f.write(data[half:])
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
@@ -108,21 +104,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-_writes: dict[str, int] = {}
-
-
-def _maybe_pause(path: Path) -> None:
-    """The fault-injection tests' hook: pause half-way through the nth write of a file name."""
-    spec = os.environ.get(PAUSE_ENV)
-    if spec:
-        name, seconds, nth = (spec.split(":") + ["1"])[:3]
-        if path.name == name:
-            _writes[name] = _writes.get(name, 0) + 1
-            if _writes[name] == int(nth):
-                print(f"PAUSED-IN-WRITE {path} pid {os.getpid()}", flush=True)
-                time.sleep(float(seconds))
 
 
 HOST = socket.gethostname().replace(".", "-")

@@ -9,8 +9,10 @@ so one broken job never takes the grid down.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -94,26 +96,47 @@ def run(
         bar.update()
 
     if executor == "local":
-        _local(fn, jobs, resolve_workers(workers, threads), done, on_lost, in_process)
+        _local(fn, jobs, resolve_workers(workers, threads), threads, done, on_lost, in_process)
     elif executor == "slurm":
-        _slurm(fn, jobs, slurm or Slurm(), folder, done, on_lost)
+        _slurm(functools.partial(in_job_process, fn, threads), jobs, slurm or Slurm(), folder, done, on_lost)
     else:
         _dask(fn, jobs, workers, threads, dask_address, done, on_lost)
     bar.close()
     return [results[i] for i in range(len(jobs))]
 
 
-def call(job: tuple) -> object:
-    """``fn(**kwargs)`` for a job ``(fn, kwargs, threads)``, with torch's thread count set first."""
-    fn, kwargs, threads = job
+@contextmanager
+def torch_threads(n: int):
+    """torch's CPU threads at ``n`` inside, as they were after: how a job runs in this process."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def start_worker(threads: int) -> None:
+    """Where a worker process starts (a pool's initializer, each dask worker): its torch threads."""
     torch.set_num_threads(threads)
+
+
+def in_job_process(fn: Callable, threads: int, job) -> object:
+    """A Slurm job is a process of its own: its threads are set where it starts, then ``fn(job)``."""
+    start_worker(threads)
+    return fn(job)
+
+
+def call(job: tuple) -> object:
+    """``fn(**kwargs)`` for a job ``(fn, kwargs)``."""
+    fn, kwargs = job
     return fn(**kwargs)
 
 
 def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int = 1) -> list:
     """``fn(**kwargs)`` for each ``(fn, kwargs)`` of ``jobs``, in order, on ``workers`` local processes
     of ``threads`` torch threads each (``"auto"``: as many as the cores hold); with one worker, in
-    this process at its own thread count. A lost worker stops the map with an error (what finished
+    this process at ``threads`` threads, restored after. A lost worker stops the map with an error (what finished
     before it is the caller's to keep, e.g. in a cache)."""
 
     def lost(job, reason):
@@ -124,26 +147,29 @@ def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int =
 
     return run(
         call,
-        [(fn, kwargs, threads) for fn, kwargs in jobs],
+        list(jobs),
         "local",
         workers,
         threads=threads,
-        in_process=lambda job: job[0](**job[1]),
+        in_process=call,
         on_lost=lost,
         log=lambda line: None,
     )
 
 
-def _local(fn, jobs, workers, done, on_lost, in_process=None) -> None:
+def _local(fn, jobs, workers, threads, done, on_lost, in_process=None) -> None:
     if workers == 1:  # in this process: no start-up cost, and the same code path as a worker
-        for i, job in enumerate(jobs):
-            done(i, (in_process or fn)(job))
+        with torch_threads(threads):
+            for i, job in enumerate(jobs):
+                done(i, (in_process or fn)(job))
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: a forked child of a process that already ran torch's thread pools can hang
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=start_worker, initargs=(threads,)
+    ) as pool:
         futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         for f in as_completed(futures):
             i = futures[f]
@@ -235,6 +261,7 @@ def _dask(fn, jobs, workers, threads, address, done, on_lost) -> None:
         )
     client = Client(address or cluster)
     try:
+        client.run(start_worker, threads)  # every worker process of the cluster, once
         futures = client.map(fn, jobs, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         for f in as_completed(futures):

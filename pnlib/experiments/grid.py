@@ -55,7 +55,6 @@ def _dataset(source: tuple, device: str):
 def run_job(job: Job, data=None) -> pd.DataFrame:
     """Run one job in this process (on ``data``, else the dataset rebuilt from ``job.data``); never
     raises (a failure becomes rows with ``status="failed"``)."""
-    torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
     try:
         data = data if data is not None else _dataset(job.data, job.device)

@@ -151,8 +151,12 @@ class Store:
             if run.done("metrics.json"):
                 return store.read_json(run.file("metrics.json"))
             started = time.time()
-            if self.threads is not None:
-                torch.set_num_threads(self.threads)
+            if self.threads is not None and torch.get_num_threads() != self.threads:
+                raise RuntimeError(
+                    f"this store's trajectories are trained with {self.threads} torch thread(s), part of their "
+                    f"identity on the CPU, but torch uses {torch.get_num_threads()} here: run it as a job "
+                    f"(pnlib.experiments.executors sets each job's threads) or call torch.set_num_threads"
+                )
             metrics = train(run, key)
             metrics["trained_by"] = {
                 "host": store.HOST,
