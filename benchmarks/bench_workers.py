@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import types
 
 import torch
 from datasource import fashion_or_generated
 
 from pnlib.experiments.executors import resolve_workers
 from pnlib.experiments.experiment import Experiment
-from pnlib.experiments.grid import grid, run_grids
+from pnlib.experiments.grid import modes, run_grids
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.train.loop import TrainConfig
+from pnlib.train.runs import RunConfig
 
 COLUMNS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
 
@@ -36,22 +38,17 @@ def main():
     )
     with tempfile.TemporaryDirectory() as tmp:
         data = fashion_or_generated(tmp, **sizes)
-        cfg = types.SimpleNamespace(
-            num_epochs=1 if args.quick else 4,
-            batch_size=128,
-            lr=0.05,
-            weight_decay=5e-4,
-            granularity="neuron",
-            kernel="gaussian",
-            strength=0.01,
-            schedule="cosine",
+        cell = RunConfig(
+            model="lenet5",
             K=2,
+            train=TrainConfig(num_epochs=1 if args.quick else 4, batch_size=128, lr=0.05, weight_decay=5e-4),
+            penalty=PenaltyConfig(strength=0.01, schedule="cosine"),
         )
-        g = {"lenet5": grid(cfg, "lenet5", "default", {})}
+        g = {"lenet5": modes(cell)}
         seeds = 1 if args.quick else 3
         auto = resolve_workers("auto", 1)
         print(
-            f"{data.name}: {len(data.y_train)} train images, LeNet-5, K={cfg.K}, {cfg.num_epochs} epochs, "
+            f"{data.name}: {len(data.y_train)} train images, LeNet-5, K={cell.K}, {cell.train.num_epochs} epochs, "
             f"{seeds} seeds; 1 thread per job; workers: 1 vs auto = {auto}"
         )
         wall, tables = {}, {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from pnlib.base import store
-from pnlib.experiments import executors, profiles
+from pnlib.experiments import profiles
 from pnlib.experiments.experiment import Experiment
 from pnlib.report import plots
 from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
@@ -93,12 +93,7 @@ def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, 
             f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
             f"introduction for what the profile shortens. Not comparable to full-length training."
         )
-    return (
-        device,
-        data,
-        Experiment(cfg.results, data, progress=False, threads=cfg.threads),
-        executors.from_config(cfg),
-    )
+    return (device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), cfg.execution())
 
 
 def needs_dataset(notebook: str | Path) -> bool:

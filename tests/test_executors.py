@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -20,24 +19,23 @@ from write_pause import pause_env
 from pnlib.base import store
 from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
-from pnlib.experiments.grid import grid, run_grids
+from pnlib.experiments.grid import modes, run_grids
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.train.loop import TrainConfig
+from pnlib.train.runs import RunConfig
 
 KEYS = ["model", "init", "mode", "method", "selection", "seed", "epochs", "status", "val_acc", "test_acc"]
-CFG = types.SimpleNamespace(
-    num_epochs=1,
-    batch_size=50,
-    lr=0.05,
-    weight_decay=0.0,
-    granularity="neuron",
-    kernel="gaussian",
-    strength=1.0,
-    schedule="cosine",
+CELL = RunConfig(
+    model="mlp",
+    model_kwargs={"width": 16, "depth": 1},
     K=2,
+    train=TrainConfig(num_epochs=1, batch_size=50, lr=0.05, weight_decay=0.0),
+    penalty=PenaltyConfig(strength=1.0, schedule="cosine"),
 )
 
 
 def tiny_grid():
-    return {"mlp": grid(CFG, "mlp", "default", {"partial: hidden": ("hidden.*",)}, width=16, depth=1)}
+    return {"mlp": modes(CELL, {"partial: hidden": ("hidden.*",)})}
 
 
 def summary(tiny_data, root, **kw):
@@ -83,17 +81,21 @@ def test_who_trained_each_trajectory_is_recorded(serial):
 
 
 SCRIPT = textwrap.dedent("""
-    import sys, torch, types
+    import sys, torch
     torch.set_num_threads(1)
     from pnlib.experiments import executors
     from pnlib.train.data import load_dataset
     from pnlib.experiments.experiment import Experiment
-    from pnlib.experiments.grid import grid, run_grids
+    from pnlib.experiments.grid import modes, run_grids
+    from pnlib.method.persistence import PenaltyConfig
+    from pnlib.train.loop import TrainConfig
+    from pnlib.train.runs import RunConfig
     if __name__ == "__main__":
         data = load_dataset("cifar10", sys.argv[1], val_size=100)
-        cfg = types.SimpleNamespace(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0, granularity="neuron",
-                                    kernel="gaussian", strength=1.0, schedule="cosine", K=2)
-        g = {"mlp": grid(cfg, "mlp", "default", {}, width=16, depth=1)}
+        cell = RunConfig(model="mlp", model_kwargs={"width": 16, "depth": 1}, K=2,
+                         train=TrainConfig(num_epochs=3, batch_size=50, lr=0.05, weight_decay=0.0),
+                         penalty=PenaltyConfig(strength=1.0, schedule="cosine"))
+        g = {"mlp": modes(cell)}
         exp = Experiment(sys.argv[2], data, progress=False, threads=1)
         # argv[3]: local workers, or "slurm" (a real cluster, tests/test_engines.py); argv[5]: seeds
         engine = dict(executor="slurm", slurm=executors.Slurm(cpus_per_job=1, gpus_per_job=0, time_min=10,
@@ -248,7 +250,7 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
         ),
     )
     try:
-        g = {"t": grid(CFG, "tiny_exec_net", "default", {})}
+        g = {"t": modes(dataclasses.replace(CELL, model="tiny_exec_net", model_kwargs=()))}
         exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
         with pytest.raises(ValueError, match="registered in this process only.*workers=1"):
             run_grids(exp, g, 1, workers=2)

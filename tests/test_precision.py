@@ -1,30 +1,25 @@
 """The precision setting: fp32, or bf16 autocast of the forward pass + channels_last (parameters,
 optimizer state and the penalty stay fp32); ``auto`` picks bf16 where the device runs it natively."""
 
-import types
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
-from pnlib.experiments import grid
+from pnlib.experiments.configs import TrainsNetworks
 from pnlib.experiments.experiment import Experiment
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.train import precision
 from pnlib.train.precision import resolve_precision
 
-CFG = types.SimpleNamespace(
-    num_epochs=2,
-    batch_size=50,
-    lr=0.05,
-    weight_decay=0.0,
-    granularity="neuron",
-    kernel="gaussian",
-    strength=1.0,
-    schedule="cosine",
-    K=2,
-    precision="auto",
-)
+CFG = TrainsNetworks(weight_decay=0.0, strength=1.0, precision="auto", K=2, eval_every=1)
+
+
+def cell(model, cfg=CFG, num_epochs=2, **model_kwargs):
+    return cfg.run_config(
+        model, "default", device="cpu", num_epochs=num_epochs, lr=0.05, batch_size=50, **model_kwargs
+    )
 
 
 @pytest.fixture
@@ -43,33 +38,27 @@ def test_auto_falls_back_to_fp32_where_bf16_is_not_native(monkeypatch):
     assert resolve_precision("auto", "cpu") == ("fp32", "no AMX here; auto falls back to fp32")
     with pytest.raises(ValueError, match="'bf16' is not available on cpu: no AMX here. Use 'fp32' or 'auto'"):
         resolve_precision("bf16", "cpu")
-    assert grid.grid(CFG, "mlp", "default", {})["full"].train.precision == "fp32"
+    assert cell("mlp").train.precision == "fp32"
 
 
 def test_auto_is_bf16_where_it_is_native_and_shown_equivalent(bf16_here, monkeypatch):
     monkeypatch.setitem(precision.CPU_BF16_VERDICTS, "lenet5", "equivalent (pretended for the test)")
     assert resolve_precision("auto", "cpu")[0] == "bf16"
-    train_cfg = grid.grid(CFG, "lenet5", "default", {})["full"].train
+    train_cfg = cell("lenet5").train
     assert train_cfg.amp and train_cfg.channels_last and train_cfg.precision == "bf16"
-    assert grid.grid(replace_ns(precision="fp32"), "lenet5", "default", {})["full"].train.precision == "fp32"
+    assert cell("lenet5", replace(CFG, precision="fp32")).train.precision == "fp32"
     # on the CPU, auto keeps fp32 for a model whose bf16 accuracy was not shown equivalent (or not measured)
     for model in ("resnet20", "mlp"):
         chosen, why = resolve_precision("auto", "cpu", model)
         assert chosen == "fp32" and "auto keeps fp32" in why and model in why
-        assert grid.grid(CFG, model, "default", {})["full"].train.precision == "fp32"
+        assert cell(model).train.precision == "fp32"
     assert resolve_precision("bf16", "cpu", "resnet20")[0] == "bf16"  # asked for explicitly: given
-
-
-def replace_ns(**kw):
-    return types.SimpleNamespace(**{**vars(CFG), **kw})
 
 
 def test_fp32_and_bf16_runs_of_one_config_never_share_a_cache_entry(bf16_here, tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
     runs = {
-        p: grid.grid(replace_ns(precision=p, num_epochs=1), "mlp", "default", {}, width=16, depth=1)[
-            "re-runs from θ₀"
-        ]
+        p: replace(cell("mlp", replace(CFG, precision=p), num_epochs=1, width=16, depth=1), penalty=None)
         for p in ("fp32", "bf16")
     }
     keys = {

@@ -21,17 +21,23 @@ def test_notebook_is_committed_clean(path):
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
 
 
-def test_package_reexports_public_api():
-    import pnlib
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_is_its_declared_config(path):
+    """The parameters cell names exactly the fields of the notebook's declared config, with the
+    same defaults, so that a parameter papermill sets is never silently ignored."""
+    import ast
+    import dataclasses
 
-    for name in (
-        "PersistentPenalty",
-        "fit",
-        "TrainConfig",
-        "Experiment",
-        "RunConfig",
-        "load_dataset",
-        "build_model",
-        "init_model",
-    ):
-        assert hasattr(pnlib, name), name
+    from pnlib.experiments.configs import CONFIGS
+
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    values = {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)}
+    call = next(c for c in nb["cells"] if "configure(" in "".join(c["source"]))
+    experiment = "".join(call["source"]).split('configure("')[1].split('"')[0]
+    fields = {f.name: f.default for f in dataclasses.fields(CONFIGS[experiment])}
+    assert set(values) == set(fields), (sorted(set(values) - set(fields)), sorted(set(fields) - set(values)))
+    assert {k: v for k, v in values.items() if k != "profile"} == {
+        k: v for k, v in fields.items() if k != "profile"
+    }

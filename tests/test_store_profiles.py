@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pnlib.base import store
-from pnlib.experiments import profiles
+from pnlib.experiments import configs, profiles
 
 
 def test_atomic_write_leaves_no_temp_and_replaces(tmp_path):
@@ -173,8 +173,8 @@ def test_cached_table_reuses_only_under_the_same_config(tmp_path):
 
 
 def test_results_dir_keeps_profiles_apart():
-    assert profiles.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
-    assert profiles.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
+    assert configs.results_dir("02_x", "cpu").parts[-2:] == ("results", "02_x")
+    assert configs.results_dir("02_x", "smoke").parts[-3:] == ("results", "smoke", "02_x")
 
 
 def test_git_commit_is_dirty_only_for_code(tmp_path):

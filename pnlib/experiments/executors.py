@@ -53,19 +53,6 @@ def resolve_workers(workers, threads: int) -> int:
     return workers
 
 
-def from_config(cfg) -> dict:
-    """The ``run`` keyword arguments from a notebook's config (``executor``, ``workers``, ``slurm_*``,
-    ``dask_address``)."""
-    slurm = Slurm(
-        partition=cfg.slurm_partition,
-        gpus_per_job=cfg.slurm_gpus,
-        cpus_per_job=cfg.slurm_cpus,
-        time_min=cfg.slurm_time_min,
-        array_parallelism=cfg.slurm_array_parallelism,
-    )
-    return dict(executor=cfg.executor, workers=cfg.workers, slurm=slurm, dask_address=cfg.dask_address)
-
-
 def run(
     fn: Callable,
     jobs: list,

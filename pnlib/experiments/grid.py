@@ -17,17 +17,13 @@ import time
 from dataclasses import dataclass, replace
 
 import pandas as pd
-import torch
 
 from pnlib.base import labels, store
 from pnlib.experiments import executors
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.methods import REGISTRY, method_name
-from pnlib.method.persistence import PenaltyConfig
 from pnlib.train.data import load_dataset
-from pnlib.train.loop import TrainConfig
 from pnlib.train.models import BUILTIN_MODELS
-from pnlib.train.precision import resolve_precision
 from pnlib.train.runs import RunConfig
 
 
@@ -139,65 +135,20 @@ def run_jobs(
 
 
 # -- the cells of a grid --------------------------------------------------------------------------
-def grid(
-    cfg,
-    model: str,
-    init: str,
-    partial: dict[str, tuple[str, ...]],
-    *,
-    augment: bool = False,
-    device: torch.device | None = None,
-    num_epochs: int | None = None,
-    K: int | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    **model_kwargs,
-) -> dict[str, RunConfig]:
-    """The persistent modes of one (model, init) cell from a notebook's config: ``re-runs from θ₀``
-    (no penalty), ``full``, and each named ``partial`` subset (module-name patterns).
-    ``num_epochs`` / ``K`` / ``lr`` / ``batch_size`` replace the config's (e.g. what a pilot chose);
-    the config's ``eval_every`` (if any) spaces the histories' validation scores;
-    the config's ``precision`` (``auto`` / ``fp32`` / ``bf16``) is resolved for ``device`` and ``model``."""
-    device = torch.device(device or "cpu")
-    # a config without ``precision`` keeps what grids always did: bf16 on a GPU, fp32 on the CPU
-    bf16 = (
-        resolve_precision(
-            getattr(cfg, "precision", None) or ("bf16" if device.type == "cuda" else "fp32"), device, model
-        )[0]
-        == "bf16"
-    )
-    train = TrainConfig(
-        num_epochs=num_epochs or cfg.num_epochs,
-        batch_size=batch_size or cfg.batch_size,
-        lr=lr or cfg.lr,
-        weight_decay=cfg.weight_decay,
-        lr_schedule="cosine",
-        augment=augment,
-        amp=bf16,
-        channels_last=bf16,
-        compile=bool(getattr(cfg, "compile", False)),
-        eval_every=getattr(cfg, "eval_every", None) or 1,
-    )
-
-    def penalty(include=None):
-        return PenaltyConfig(
-            include=include,
-            granularity=cfg.granularity,
-            kernel=cfg.kernel,
-            strength=cfg.strength,
-            schedule=cfg.schedule,
+def modes(full: RunConfig, partial: dict[str, tuple[str, ...]] | None = None) -> dict[str, RunConfig]:
+    """The persistent modes of one cell: ``re-runs from θ₀`` (no penalty), ``full`` (the cell as
+    given: full persistence), and each named ``partial`` subset (module-name patterns)."""
+    if full.penalty is None:
+        raise ValueError(
+            "modes needs the cell with its (full) penalty: give a RunConfig with a PenaltyConfig"
         )
-
-    modes = {
-        labels.RE_RUNS: None,
-        "full": penalty(),
-        **{name: penalty(pats) for name, pats in partial.items()},
-    }
     return {
-        mode: RunConfig(
-            model=model, model_kwargs=model_kwargs, init=init, K=K or cfg.K, train=train, penalty=pen
-        )
-        for mode, pen in modes.items()
+        labels.RE_RUNS: replace(full, penalty=None),
+        "full": full,
+        **{
+            name: replace(full, penalty=replace(full.penalty, include=pats))
+            for name, pats in (partial or {}).items()
+        },
     }
 
 

@@ -6,51 +6,36 @@ converged. Both write their tables and figures into the notebook's results folde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from pnlib.base import labels, store
 from pnlib.experiments import grid
 from pnlib.report import plots, selection
+from pnlib.train.runs import RunConfig
 
 
 def learning_rate(
-    cfg,
     exp,
+    cells: dict[str, RunConfig],
     settings: dict[str, tuple[float, int]],
-    model_kwargs: dict[str, dict],
     seeds,
     *,
-    device,
+    epochs: int,
     run_on: dict,
 ) -> tuple[dict[str, tuple[float, int]], pd.DataFrame]:
-    """Per model (the keys of ``model_kwargs``, each with its ``grid.grid`` keywords), the setting
-    (label -> (lr, batch size)) whose trajectory 1 has the best validation accuracy among those whose
-    persistent trajectory 2 did not diverge. Each candidate runs K = 2 at the first pilot length, so
-    a setting that trains plainly but diverges under the penalty is never chosen. Writes
-    ``pilot_lr.csv``; raises if every setting diverged for some model."""
-    cells = [
-        (
-            "persistent",
-            label,
-            grid.grid(
-                cfg,
-                m,
-                cfg.init,
-                {},
-                device=device,
-                K=2,
-                lr=lr,
-                batch_size=b,
-                num_epochs=cfg.pilot_epochs[0],
-                **kw,
-            )["full"],
-        )
-        for m, kw in model_kwargs.items()
+    """Per model (``cells``: its cell with full persistence), the setting (label -> (lr, batch
+    size)) whose trajectory 1 has the best validation accuracy among those whose persistent
+    trajectory 2 did not diverge. Each candidate runs K = 2 for ``epochs``, so a setting that trains
+    plainly but diverges under the penalty is never chosen. Writes ``pilot_lr.csv`` into ``exp``'s
+    folder; raises if every setting diverged for some model."""
+    pilot = [
+        ("persistent", label, replace(c.with_training(lr=lr, batch_size=b, num_epochs=epochs), K=2))
+        for c in cells.values()
         for label, (lr, b) in settings.items()
     ]
-    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_lr_runs", **run_on)
+    runs, _ = grid.run_cells(exp, pilot, seeds, name="pilot_lr_runs", **run_on)
     if (runs.status == "failed").any():
         raise RuntimeError(
             f"{int((runs.status == 'failed').sum())} learning-rate pilot jobs failed (their rows in "
@@ -63,15 +48,15 @@ def learning_rate(
     ).reset_index()
     safe = table[table["penalised trajectories diverged"] == 0]
     chosen = safe.loc[safe.groupby("model")["trajectory 1 val_acc"].idxmax()].set_index("model")["mode"]
-    missing = sorted(set(model_kwargs) - set(chosen.index))
+    missing = sorted(set(cells) - set(chosen.index))
     if missing:
         raise RuntimeError(
             f"every pilot setting diverged under the penalty for {missing}: add a smaller learning "
             f"rate to pilot_lrs"
         )
     table["chosen"] = table["mode"] == table.model.map(chosen)
-    store.write_csv(cfg.results / "pilot_lr.csv", table)
-    return {m: settings[chosen[m]] for m in model_kwargs}, table
+    store.write_csv(exp.root / "pilot_lr.csv", table)
+    return {m: settings[chosen[m]] for m in cells}, table
 
 
 @dataclass
@@ -97,31 +82,26 @@ class EpochPilot:
 
 
 def epochs(
-    cfg,
     exp,
-    model_kwargs: dict[str, dict],
-    init: str,
+    cells: dict[str, RunConfig],
     seeds,
     *,
-    device,
+    candidates,
+    margin: float,
     run_on: dict,
     dataset: str,
     num_classes: int,
 ) -> EpochPilot:
-    """Single runs (K = 1) of every length in ``cfg.pilot_epochs`` per model (the keys of
-    ``model_kwargs``, each with its ``grid.grid`` keywords: what the learning-rate pilot chose),
-    on ``seeds``; E per model by ``selection.choose_epochs`` with ``cfg.margin``. Writes ``pilot.csv``
-    and a figure ``pilot-<model>.png`` per model; raises if a pilot job did not finish."""
-    cells = [
-        (
-            "longer",
-            f"E={n}",
-            grid.grid(cfg, m, init, {}, device=device, K=1, num_epochs=n, **kw)[labels.RE_RUNS],
-        )
-        for m, kw in model_kwargs.items()
-        for n in cfg.pilot_epochs
+    """Single plain runs (K = 1) of every length in ``candidates`` per model (``cells``: its cell at
+    what the learning-rate pilot chose), on ``seeds``; E per model by ``selection.choose_epochs``
+    with ``margin``. Writes ``pilot.csv`` and a figure ``pilot-<model>.png`` per model into ``exp``'s
+    folder; raises if a pilot job did not finish."""
+    pilot = [
+        ("longer", f"E={n}", replace(c.with_training(num_epochs=n), K=1, penalty=None))
+        for c in cells.values()
+        for n in candidates
     ]
-    runs, _ = grid.run_cells(exp, cells, seeds, name="pilot_runs", **run_on)
+    runs, _ = grid.run_cells(exp, pilot, seeds, name="pilot_runs", **run_on)
     if (runs.status != "ok").any():
         raise RuntimeError(
             f"{int((runs.status != 'ok').sum())} pilot runs did not finish (status "
@@ -129,9 +109,9 @@ def epochs(
             f"plain run means the learning rate is too large; a failed one resumes on a rerun"
         )
     E, converged, tables = {}, {}, []
-    for m in model_kwargs:
+    for m in cells:
         of = runs[runs.model == m]
-        E[m], t = selection.choose_epochs(of, cfg.margin)
+        E[m], t = selection.choose_epochs(of, margin)
         converged[m] = bool(t[t.chosen].converged.iloc[0])
         tables.append(t.assign(model=m))
         verdict = (
@@ -139,10 +119,10 @@ def epochs(
         )
         plots.save(
             plots.pilot(of, E[m], f"Pilot: trajectory 1 of {m} on {dataset}, seeds {list(seeds)}{verdict}"),
-            cfg.results / f"pilot-{m}.png",
+            exp.root / f"pilot-{m}.png",
         )
     table = pd.concat(tables, ignore_index=True)
-    store.write_csv(cfg.results / "pilot.csv", table)
+    store.write_csv(exp.root / "pilot.csv", table)
     at_E = table[table.chosen].set_index("model").val_acc
-    learns = {m: bool(at_E[m] > 1 / num_classes + 0.05) for m in model_kwargs}
+    learns = {m: bool(at_E[m] > 1 / num_classes + 0.05) for m in cells}
     return EpochPilot(E, converged, learns, table, runs)

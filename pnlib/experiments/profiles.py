@@ -15,33 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from pnlib.base import checks, store
 from pnlib.experiments import executors
+from pnlib.experiments.configs import CONFIGS, DEFAULT_PROFILE, PROFILES, NotebookConfig
 from pnlib.experiments.presets import PRESETS
-from pnlib.method.kernels import KERNELS, parse_schedule
-from pnlib.method.persistence import GRANULARITIES
-from pnlib.train.data import DATASETS
-from pnlib.train.inits import INITS
-from pnlib.train.models import MODELS
-from pnlib.train.precision import PRECISIONS
 
-PROFILES = ("smoke", "cpu", "paper")
-DEFAULT_PROFILE = "cpu"
 ENV = "PNLIB_PROFILE"
-
-
-def results_dir(stem: str, profile: str) -> Path:
-    """``results/<stem>/`` for the default profile (what ``make run`` writes and the README quotes);
-    ``results/<profile>/<stem>/`` for the others, so a smoke or paper run never overwrites it.
-    ``$PNLIB_RESULTS`` replaces ``results/``."""
-    root = store.results_root()
-    return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
 
 
 # parameters that say where and how fast a part is computed, not what it holds: not in its key
@@ -106,138 +89,26 @@ def resolve_profile(profile: str | None = None) -> tuple[str, str]:
     return name, source
 
 
-# -- what each parameter name means, in every notebook: a validator that returns the value ------
-def _keep(check, *args, **kwargs):
-    def run(name, value):
-        check(name, value, *args, **kwargs)
-        return value
-
-    return run
-
-
-def _optional(check):
-    return lambda name, value: None if value is None else check(name, value)
-
-
-def _items(item, check):
-    def run(name, value):
-        values = checks.as_tuple(name, value, item)
-        for v in values:
-            check(name, v)
-        return values
-
-    return run
-
-
-def _schedule(name, value):
-    parse_schedule(value)
-    return value
-
-
-def bandwidth(value):  # an item of sweep_bandwidths: "travel" or a fixed σ
-    return value if value == "travel" else float(value)
-
-
-_int, _count = _keep(checks.integer), _keep(checks.integer, minimum=0)
-_positive, _nonneg = _keep(checks.number), _keep(checks.number, inclusive=True)
-
-
-def _big_model(name, value):  # notebook 04's models: every registered one but the small two
-    checks.choice(name, value, [m for m in MODELS if m not in ("mlp", "lenet5")])
-
-
-PARAMETERS = {
-    # sizes and seeds
-    "K": _int,
-    "seeds": _int,
-    "secondary_seeds": _int,
-    "tuning_seeds": _int,
-    "pilot_epochs": _items(int, checks.integer),
-    "margin": _positive,
-    "larger_lr": _positive,
-    "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)),
-    "fixed_bandwidth": _positive,
-    "sweep_bandwidths": _items(bandwidth, lambda name, v: v == "travel" or checks.number(name, v)),
-    "saturation": _keep(checks.boolean),
-    "alexnet_seeds": _int,
-    "pilot_lrs": _items(float, checks.number),
-    "pilot_batch_sizes": _items(int, checks.integer),
-    "snapshot": _keep(checks.boolean),
-    "partial": _keep(checks.boolean),
-    "seed": _count,
-    "num_theta0": _int,
-    "steps": _int,
-    "num_epochs": _int,
-    "batch_size": _int,
-    "eval_every": _int,
-    "val_size": _int,
-    "train_size": _optional(_int),
-    "test_size": _optional(_int),
-    "kink_steps": _int,
-    "ts_runs": _int,
-    "ts_cap": _int,
-    "ts_penalty_steps": _int,
-    "widths": _items(int, checks.integer),
-    "ts_ks": _items(int, partial(checks.integer, minimum=2)),
-    "ts_anchor_ks": _items(int, partial(checks.integer, minimum=2)),
-    # optimisation
-    "lr": _positive,
-    "kink_lr": _positive,
-    "weight_decay": _nonneg,
-    "success_mse": _positive,
-    # the penalty
-    "strength": _nonneg,
-    "ts_strengths": _items(float, partial(checks.number, inclusive=True)),
-    "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
-    "kernel": _keep(checks.choice, KERNELS),
-    "granularity": _keep(checks.choice, GRANULARITIES),
-    "schedule": _schedule,
-    # data and models
-    "dataset": _keep(checks.choice, DATASETS),
-    "init": _keep(checks.choice, tuple(INITS)),
-    "poor_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "poor")),
-    "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
-    "models": _items(str, _big_model),
-    "alexnet_width": _positive,
-    "compile": _keep(checks.boolean),
-    "precision": _keep(checks.choice, PRECISIONS),
-    # where the grid runs (pnlib.experiments.executors)
-    "executor": _keep(checks.choice, executors.EXECUTORS),
-    "workers": lambda name, v: v if v == "auto" else _int(name, v),
-    "threads": _int,
-    "slurm_partition": _optional(_keep(checks.string)),
-    "slurm_gpus": _count,
-    "slurm_cpus": _int,
-    "slurm_time_min": _int,
-    "slurm_array_parallelism": _int,
-    "dask_address": _optional(_keep(checks.string)),
-}
-
-
-def configure(experiment: str, namespace: dict, *, verbose: bool = True):
-    """The notebook's frozen config: the parameters cell's values (``namespace``, usually
-    ``globals()`` right after that cell), ``None`` ones filled from the profile's preset."""
-    checks.choice("experiment", experiment, PRESETS)
-    params = {
-        k: v
-        for k, v in namespace.items()
-        if (k in PARAMETERS or k == "profile") and not isinstance(v, types.ModuleType)
-    }
-    name, source = resolve_profile(params.pop("profile", None))
+def configure(experiment: str, namespace: dict, *, verbose: bool = True) -> NotebookConfig:
+    """The notebook's declared config (``configs.CONFIGS``): its fields' values from the parameters
+    cell (``namespace``, usually ``globals()`` right after that cell), ``None`` ones filled from the
+    profile's preset, every value validated by its name."""
+    checks.choice("experiment", experiment, CONFIGS)
+    cls = CONFIGS[experiment]
+    name, source = resolve_profile(namespace.get("profile"))
     preset = PRESETS[experiment][name]
-    values = {"profile": name, **{k: preset.get(k) if v is None else v for k, v in params.items()}}
-    values.update({k: PARAMETERS[k](k, v) for k, v in values.items() if k != "profile"})
-    cls = dataclasses.make_dataclass(
-        "Config",
-        list(values),
-        frozen=True,
-        namespace={
-            "experiment": experiment,
-            "results": property(lambda self: results_dir(experiment, self.profile)),
-        },
-    )
-    cfg = cls(**values)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "profile":
+            continue
+        value = namespace.get(f.name, f.default)
+        values[f.name] = preset.get(f.name) if value is None else value
+    unknown = sorted(set(preset) - set(values))
+    if unknown:
+        raise ValueError(
+            f"the {name} preset of {experiment} sets {unknown}, which {cls.__name__} does not declare"
+        )
+    cfg = cls(profile=name, **values)
     if verbose:
         print(f"profile {name} (from {source}); results in {store.shown(cfg.results)}")
-        print(cfg)
     return cfg

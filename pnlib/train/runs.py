@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -55,6 +55,10 @@ class RunConfig:
         checks.integer("K (trajectories per run)", self.K)
         checks.choice("start", self.start, STARTS)
         checks.choice("select_by", self.select_by, SELECT_BY)
+
+    def with_training(self, **changes) -> RunConfig:
+        """This cell with its ``TrainConfig`` changed (``lr``, ``num_epochs``, ...)."""
+        return replace(self, train=replace(self.train, **changes))
 
     def to_dict(self) -> dict:
         d = asdict(self)
