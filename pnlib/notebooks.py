@@ -67,12 +67,12 @@ def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu"
 
 
 def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbose: bool = True):
-    """A notebook's first line after its parameters cell: its frozen config (``profiles.configure``),
+    """A notebook's first line after its parameters cell: its frozen config (``profiles.config_for``),
     the figure style (``plots.set_style``) and torch's threads for the notebook's own computing (2,
     the cores of the machines that computed the committed results; the grid's jobs set their own)."""
     plots.set_style()
     torch.set_num_threads(torch_threads)
-    cfg = profiles.configure(experiment, namespace, verbose=verbose)
+    cfg = profiles.config_for(experiment, namespace, verbose=verbose)
     if verbose and not hasattr(cfg, "precision"):
         print("precision: no autocast (every computation here runs in float32 or float64)")
     return cfg

@@ -135,7 +135,7 @@ def test_interval_figures_are_the_same_in_every_run():
         return mpimg.imread(buf)
 
     for draw in (
-        lambda: plots.interpolation(curves, "split", "t", hue="run"),
-        lambda: plots.saturation(sat, "t"),
+        lambda: plots.interpolation_curves(curves, "split", "t", hue="run"),
+        lambda: plots.saturation_bars(sat, "t"),
     ):
         np.testing.assert_array_equal(pixels(draw()), pixels(draw()))

@@ -104,7 +104,7 @@ def test_kick_run_uses_the_early_displacement_of_persistence(tiny_data, tmp_path
     # a lost early.pt is an error that names the folder to delete, never a silent replay
     (tmp_path / "trajectories" / pers.key[1] / "early.pt").unlink()
     with pytest.raises(FileNotFoundError, match=f"delete .*{pers.key[1]} and rerun"):
-        baselines.early_state(exp, cfg(), 0, 2)
+        baselines.early_state(exp, pers, 2)
 
 
 def test_repulsive_gradient_fused_equals_autograd_on_the_others_current_weights():

@@ -122,7 +122,7 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
         )
         rows = Experiment(tmp_path, tiny_data, progress=False).run("persistent", cfg, seed=0)
         assert rows["model"].eq("tiny_test_net").all() and len(rows) == 3
-        assert profiles.configure("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == (
+        assert profiles.config_for("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == (
             "tiny_test_net",
         )
     finally:

@@ -73,9 +73,9 @@ def cell(**values):
 
 def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
-    c = profiles.configure("03_lenet", cell(precision=None))
+    c = profiles.config_for("03_lenet", cell(precision=None))
     assert (c.profile, c.seeds, c.K, c.test_size, c.lr, c.precision) == ("cpu", 10, 3, None, 0.05, "auto")
-    c = profiles.configure("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
+    c = profiles.config_for("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
     assert (c.profile, c.seeds, c.pilot_epochs, c.kernel) == ("paper", 7, (5, 10, 20, 40, 80), "inverse")
     assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
     out = capsys.readouterr().out
@@ -110,25 +110,25 @@ def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
 def test_bad_values_name_the_parameter(monkeypatch, values, match):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     with pytest.raises(ValueError, match=match):
-        profiles.configure("03_lenet", cell(**values))
+        profiles.config_for("03_lenet", cell(**values))
 
 
 def test_list_parameters_from_papermill(monkeypatch):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     ns = {"profile": "smoke", "models": None}
-    assert profiles.configure("04_cifar", ns).models == ("alexnet", "resnet20")
-    assert profiles.configure("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == (
+    assert profiles.config_for("04_cifar", ns).models == ("alexnet", "resnet20")
+    assert profiles.config_for("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == (
         "resnet56",
         "resnet18",
     )
-    assert profiles.configure("04_cifar", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
+    assert profiles.config_for("04_cifar", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
     with pytest.raises(ValueError, match=r"-p models a,b or -y"):
-        profiles.configure("04_cifar", {**ns, "models": 3})
+        profiles.config_for("04_cifar", {**ns, "models": 3})
     with pytest.raises(ValueError, match=r"unknown models 'lenet'"):
-        profiles.configure("04_cifar", {**ns, "models": "lenet"})
+        profiles.config_for("04_cifar", {**ns, "models": "lenet"})
     lenet = {"profile": "cpu", "sweep_bandwidths": None}
-    assert profiles.configure("03_lenet", lenet).sweep_bandwidths == ("travel",)
-    assert profiles.configure("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == (
+    assert profiles.config_for("03_lenet", lenet).sweep_bandwidths == ("travel",)
+    assert profiles.config_for("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == (
         "travel",
         1.0,
     )
@@ -155,7 +155,7 @@ def test_profile_precedence(monkeypatch, capsys, explicit, env, expected):
     else:
         monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     assert profiles.resolve_profile(explicit) == expected
-    assert profiles.configure("03_lenet", cell(profile=explicit)).profile == expected[0]
+    assert profiles.config_for("03_lenet", cell(profile=explicit)).profile == expected[0]
     assert f"profile {expected[0]} (from {expected[1]})" in capsys.readouterr().out
 
 
@@ -208,7 +208,7 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     from pnlib.experiments import executors
 
     monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
-    cfg = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
+    cfg = profiles.config_for("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
     calls = []
     monkeypatch.setattr(
         executors, "starmap", lambda jobs, workers: calls.append(len(jobs)) or [f(**kw) for f, kw in jobs]
@@ -219,7 +219,7 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     }
     first = profiles.cached_jobs(cfg, parts)
     assert first.tag.tolist() == ["a1", "a1", "a2", "b", "b", "b"] and calls == [3]
-    other = profiles.configure("02_bad_minima", {"profile": "smoke", "workers": 2}, verbose=False)
+    other = profiles.config_for("02_bad_minima", {"profile": "smoke", "workers": 2}, verbose=False)
     pd.testing.assert_frame_equal(profiles.cached_jobs(other, parts), first)
     assert calls == [3, 0]
     parts["b"] = (["b", 2], [(_count_rows, dict(n=1, tag="b2"))])

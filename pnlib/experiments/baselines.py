@@ -74,27 +74,33 @@ def snapshot(exp, cfg, seed: int) -> list[dict]:
     return records
 
 
-def early_state(exp, method_cfg, seed: int, k: int) -> dict:
-    """The state of persistent trajectory k (of ``method_cfg``) after its first epoch, which the
-    trajectory store keeps for every trajectory (``early.pt``)."""
-    rec = exp.trajectories("persistent", method_cfg, seed).set_index("k").loc[k]
+def early_state(exp, trajectories, k: int) -> dict:
+    """The state of trajectory k of a persistent run (its ``trajectories`` table) after its first
+    epoch, which the trajectory store keeps for every trajectory (``early.pt``)."""
+    rec = trajectories.set_index("k").loc[k]
     if rec.status != "ok":
         raise ValueError(
-            f"the kick of trajectory {k} is matched to persistent trajectory {k} of seed {seed}, "
-            f"which {rec.status}: no displacement to match"
+            f"the kick of trajectory {k} is matched to persistent trajectory {k}, which "
+            f"{rec.status}: no displacement to match"
         )
     return exp.early(rec.key)
 
 
-def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
-    """The random kick. ``granularity`` (e.g. ``"layer"``): the kick's norms are measured and its
-    directions drawn per group of that granularity instead of the penalty's own, so a per-layer
-    kick carries no per-neuron information of the penalty's push."""
+def kick_needs(cfg) -> list:
+    """What the random kick is matched to: the persistent run of ``cfg`` and its penalty-free re-runs
+    (the registry runs them first and hands their trajectory tables to ``kick``)."""
     if cfg.penalty is None:
         raise ValueError("the random-kick control matches a persistent run: give it a config with a penalty")
+    return [("persistent", cfg), ("persistent", replace(cfg, penalty=None))]
+
+
+def kick(exp, cfg, seed: int, needed: list, granularity: str | None = None) -> list[dict]:
+    """The random kick. ``needed``: the trajectory tables of ``kick_needs(cfg)``, the persistent
+    run and its re-runs. ``granularity`` (e.g. ``"layer"``): the kick's norms are measured and its
+    directions drawn per group of that granularity instead of the penalty's own, so a per-layer
+    kick carries no per-neuron information of the penalty's push."""
     plain, theta0 = replace(cfg, penalty=None), exp.theta0(cfg, seed)
-    exp.run("persistent", cfg, seed)  # both are cached: usually already there
-    exp.run("persistent", plain, seed)
+    persistent, reruns = needed
     records = [
         exp.trajectory(
             plain,
@@ -104,7 +110,7 @@ def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
             label=labels.TRAJECTORY_1,
         )
     ]
-    pers = exp.trajectories("persistent", cfg, seed).set_index("k")
+    pers = persistent.set_index("k")
     for k in range(2, cfg.K + 1):
         if pers.status[k] != "ok":  # persistent trajectory k diverged: there is no displacement to match
             records.append(
@@ -116,8 +122,8 @@ def kick(exp, cfg, seed: int, granularity: str | None = None) -> list[dict]:
             exp.model(cfg),
             groups,
             theta0,
-            early_state(exp, cfg, seed, k),
-            early_state(exp, plain, seed, k),
+            early_state(exp, persistent, k),
+            early_state(exp, reruns, k),
             seeds.derive_seed(seed, "kick", k)
             if granularity is None
             else seeds.derive_seed(seed, f"kick-{granularity}", k),

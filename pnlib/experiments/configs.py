@@ -1,7 +1,7 @@
 """Each notebook's config, declared: one frozen dataclass per notebook whose fields are its
 parameters, with their types and defaults (the notebook's ``parameters`` cell holds the same names
 and values; ``None`` there and here means "the profile's value", filled by
-``profiles.configure``). Every value is validated by its name on construction, the same name
+``profiles.config_for``). Every value is validated by its name on construction, the same name
 meaning the same thing in every notebook (``PARAMETERS``). The configs also turn themselves into
 what the library takes: ``run_config`` a ``RunConfig`` (``TrainConfig`` and ``PenaltyConfig``),
 ``execution`` the executor's keywords.

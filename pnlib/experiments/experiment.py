@@ -31,7 +31,15 @@ class Experiment(Store):
             )
         if cfg.penalty is not None:  # a pattern that selects nothing fails now, not after trajectory 1
             select_modules(build(cfg, self.data), cfg.penalty.include, cfg.penalty.exclude)
-        records = REGISTRY[method].produce(self, cfg, seed)
+        spec = REGISTRY[method]
+        if spec.needs is None:
+            records = spec.produce(self, cfg, seed)
+        else:
+            needed = []
+            for m, c in spec.needs(cfg):  # the runs it is matched to, first (cached: usually already there)
+                self.run(m, c, seed)
+                needed.append(self.trajectories(m, c, seed))
+            records = spec.produce(self, cfg, seed, needed)
         # who trained each trajectory stays in its metrics.json: the run's table holds results only
         trajs = pd.DataFrame(
             [{"k": k + 1, **{f: v for f, v in r.items() if f != "trained_by"}} for k, r in enumerate(records)]

@@ -32,6 +32,7 @@ class Method:
     label: str  # the name its summary rows carry
     rows: str = "selection"
     label_without_penalty: str = ""  # persistent without penalty: the re-runs from θ₀
+    needs: Callable | None = None  # cfg -> [(method, RunConfig)] whose runs it is matched to, run first
 
     def label_for(self, cfg) -> str:
         return (
@@ -51,13 +52,22 @@ REGISTRY: dict[str, Method] = {}
 
 
 def register(
-    name: str, produce: Callable, label: str, *, rows: str = "selection", label_without_penalty: str = ""
+    name: str,
+    produce: Callable,
+    label: str,
+    *,
+    rows: str = "selection",
+    label_without_penalty: str = "",
+    needs: Callable | None = None,
 ) -> Method:
+    """Register a method once: ``produce(exp, cfg, seed)`` (with ``needs``: ``produce(exp, cfg,
+    seed, needed)``, ``needed`` the trajectory tables of the runs ``needs(cfg)`` names, which
+    ``Experiment.run`` runs first)."""
     if name in REGISTRY:
         raise ValueError(f"method {name!r} is already registered")
     if rows not in ROWS:
         raise ValueError(f"unknown rows {rows!r}; allowed: {', '.join(ROWS)}")
-    REGISTRY[name] = Method(name, produce, label, rows, label_without_penalty)
+    REGISTRY[name] = Method(name, produce, label, rows, label_without_penalty, needs)
     return REGISTRY[name]
 
 
@@ -136,8 +146,10 @@ register(
 register("restarts", restarts, labels.RESTARTS)
 register("longer", longer, labels.LONGER, rows="single")
 register("snapshot", baselines.snapshot, labels.SNAPSHOT)
-register("kick", baselines.kick, labels.KICK)
-register("kick_layer", partial(baselines.kick, granularity="layer"), labels.KICK_LAYER)
+register("kick", baselines.kick, labels.KICK, needs=baselines.kick_needs)
+register(
+    "kick_layer", partial(baselines.kick, granularity="layer"), labels.KICK_LAYER, needs=baselines.kick_needs
+)
 register("anchors", partial(persistent, random_anchors=True), labels.RANDOM_ANCHORS, rows="with trajectory 1")
 register("repulsive", baselines.repulsive, labels.REPULSIVE)
 register("repulsive_shared", partial(baselines.repulsive, shared=True), labels.REPULSIVE_SHARED)

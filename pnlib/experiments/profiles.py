@@ -2,7 +2,7 @@
 to its frozen, validated config.
 
 A notebook's ``parameters`` cell is the only place that lists its parameters; ``None`` means
-"take the profile's value". The next cell is one line, ``cfg = profiles.configure("01_method",
+"take the profile's value". The next cell is one line, ``cfg = profiles.config_for("01_method",
 globals())``: it reads the values of the parameter names below, fills the ``None`` ones from the profile's preset
 below, validates each by its name (a name means the same thing in every notebook) and returns a
 frozen dataclass. Precedence of the profile: an explicit ``profile`` (``papermill -p profile
@@ -89,7 +89,7 @@ def resolve_profile(profile: str | None = None) -> tuple[str, str]:
     return name, source
 
 
-def configure(experiment: str, namespace: dict, *, verbose: bool = True) -> NotebookConfig:
+def config_for(experiment: str, namespace: dict, *, verbose: bool = True) -> NotebookConfig:
     """The notebook's declared config (``configs.CONFIGS``): its fields' values from the parameters
     cell (``namespace``, usually ``globals()`` right after that cell), ``None`` ones filled from the
     profile's preset, every value validated by its name."""

@@ -26,7 +26,7 @@ def group_norms(model, config: PenaltyConfig, a: dict, b: dict) -> torch.Tensor:
     return groups.sq_norms([x - y for x, y in zip(groups.tensors(a), groups.tensors(b))]).sqrt()
 
 
-def kick(groups: Groups, theta0: list, target: torch.Tensor, seed: int) -> list:
+def perturbed(groups: Groups, theta0: list, target: torch.Tensor, seed: int) -> list:
     """θ₀ (its persistent tensors, with any leading dimensions) plus a random perturbation whose
     norm in each group is ``target`` (..., G) and whose direction is uniform on the group's sphere
     (a seeded Gaussian, tensor by tensor in order, normalised per group)."""
@@ -44,7 +44,7 @@ def matched_kick(model, config: PenaltyConfig, theta0: dict, a: dict, b: dict, s
         {k: v.to(theta0[k].device) for k, v in s.items()} for s in (a, b)
     )  # a GPU run's states, θ₀ on CPU
     target = group_norms(model, config, a, b)
-    moved = kick(groups, groups.tensors(theta0), target, seed)
+    moved = perturbed(groups, groups.tensors(theta0), target, seed)
     return {**{k: v.clone() for k, v in theta0.items()}, **dict(zip(groups.names, moved))}
 
 

@@ -247,7 +247,7 @@ def short_labels(family: list[dict]) -> pd.DataFrame:
     )
 
 
-def shown(verdicts: pd.DataFrame) -> pd.DataFrame:
+def for_display(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The verdict table as the notebooks show it (the divergence columns where the runs can diverge)."""
     return verdicts[[c for c in VERDICT_COLUMNS if c in verdicts]].round(4)
 

@@ -206,7 +206,7 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
     return fig
 
 
-def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
+def interpolation_curves(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
     """Loss along (1 − α)·a + α·b, one panel per ``col``."""
     g = sns.relplot(
         data=curves,
@@ -225,7 +225,7 @@ def interpolation(curves: pd.DataFrame, col: str, title: str, hue: str | None = 
     return g.figure
 
 
-def saturation(table: pd.DataFrame, title: str):
+def saturation_bars(table: pd.DataFrame, title: str):
     """Share of saturated activations per layer and trajectory k, one panel per mode."""
     g = sns.catplot(
         data=table,
@@ -276,7 +276,7 @@ VERDICT_COLOURS = {
 SELECTION_MARKERS = {"selected": "o", "ensemble": "D", "single": "s"}
 
 
-def verdicts(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFrame | None = None):
+def verdict_panels(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFrame | None = None):
     """One panel per claim, each on its own x scale: every comparison's paired estimate a − b with
     its Holm-level interval, coloured by verdict, the ±margin band shaded. ``labels`` (rows aligned
     with ``table``: ``label``, ``selection``, e.g. ``claims.short_labels(family)``) gives short row

@@ -20,7 +20,7 @@ import torch
 from pnlib.base import checks, labels, seeds
 from pnlib.method.geometry import Groups
 from pnlib.method.kernels import penalty_terms
-from pnlib.method.kicks import kick
+from pnlib.method.kicks import perturbed
 from pnlib.method.persistence import PenaltyConfig
 
 Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -216,10 +216,10 @@ def kick_starts(
 ) -> torch.Tensor:
     """θ₀ plus a random perturbation, per run and group g, of norm ‖a_g − b_g‖ and a direction
     uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D), by the
-    networks' own ``kicks.kick``."""
+    networks' own ``kicks.perturbed``."""
     groups = groups if groups is not None else Groups.whole(theta0.shape[-1])
     target = group_sq(groups, a - b).sqrt()
-    return groups.flatten(kick(groups, groups.unflatten(theta0), target, seed))
+    return groups.flatten(perturbed(groups, groups.unflatten(theta0), target, seed))
 
 
 # -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
