@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cells import PEN, TRAIN, cfg
 from torch import nn
 
 from pnlib.base.store import state_hash
@@ -16,17 +17,6 @@ from pnlib.method import kicks
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.report import analysis, claims, selection
 from pnlib.train.loop import TrainConfig, train
-from pnlib.train.runs import RunConfig
-
-TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
-PEN = PenaltyConfig(strength=1.0, granularity="neuron")
-
-
-def cfg(**kw):
-    base = dict(
-        model="mlp", model_kwargs={"width": 32, "depth": 1}, init="default", K=3, train=TRAIN, penalty=PEN
-    )
-    return RunConfig(**{**base, **kw})
 
 
 def test_snapshot_cycles_restart_the_cosine_and_start_where_the_last_ended(tiny_data, tmp_path):
@@ -226,44 +216,27 @@ def test_choose_epochs_takes_the_smallest_e_whose_doubling_gains_less_than_the_m
 
 
 def test_verdict_table_pairs_by_seed_and_counts_trajectory_one_once():
+    def row(method, mode, selection, seed, acc):
+        return {
+            "init": "d",
+            "method": method,
+            "mode": mode,
+            "selection": selection,
+            "seed": seed,
+            "status": "ok",
+            "diverged": 0,
+            "test_acc": acc,
+        }
+
     rows = []
     for seed in range(8):
-        for mode in ("full", "re-runs from θ₀"):
-            rows.append(
-                dict(
-                    init="d",
-                    method="trajectory 1",
-                    mode=mode,
-                    selection="",
-                    seed=seed,
-                    status="ok",
-                    diverged=0,
-                    test_acc=0.80 + 0.01 * (seed % 3),
-                )
-            )
+        first = 0.80 + 0.01 * (seed % 3)
+        rows += [row("trajectory 1", mode, "", seed, first) for mode in ("full", "re-runs from θ₀")]
         rows.append(
-            dict(
-                init="d",
-                method="persistent",
-                mode="full",
-                selection="selected",
-                seed=seed,
-                status="ok",
-                diverged=0,
-                test_acc=0.85 + 0.01 * (seed % 3) + 0.001 * (seed % 2),
-            )
+            row("persistent", "full", "selected", seed, 0.85 + 0.01 * (seed % 3) + 0.001 * (seed % 2))
         )
         rows.append(
-            dict(
-                init="d",
-                method="restarts",
-                mode="",
-                selection="selected",
-                seed=seed,
-                status="ok",
-                diverged=0,
-                test_acc=0.85 + 0.01 * (seed % 3) + 0.001 * ((seed + 1) % 2),
-            )
+            row("restarts", "", "selected", seed, 0.85 + 0.01 * (seed % 3) + 0.001 * ((seed + 1) % 2))
         )
     summary = pd.DataFrame(rows)
     S = claims.side

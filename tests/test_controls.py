@@ -8,24 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cells import cfg
 from torch import nn
 
 from pnlib.experiments.experiment import Experiment
 from pnlib.method import kicks, repulsion
 from pnlib.method.persistence import PenaltyConfig, PersistentPenalty
 from pnlib.report import claims, selection, stats
-from pnlib.train.loop import TrainConfig
-from pnlib.train.runs import RunConfig
-
-TRAIN = TrainConfig(num_epochs=2, batch_size=50, lr=0.05, weight_decay=0.0)
-PEN = PenaltyConfig(strength=1.0, granularity="neuron")
-
-
-def cfg(**kw):
-    base = dict(
-        model="mlp", model_kwargs={"width": 32, "depth": 1}, init="default", K=3, train=TRAIN, penalty=PEN
-    )
-    return RunConfig(**{**base, **kw})
 
 
 def net():

@@ -55,17 +55,14 @@ class RepulsiveHook:
 
 
 # -- the records of each method, for the registry of pnlib.experiments.methods -------------------------------
-# ``exp`` is the Experiment: the trajectory store (``pnlib.train.runs.Store``) plus ``run`` and
-# ``trajectories`` of the other methods (the kick matches a persistent run).
+# ``exp`` is the Experiment, used as the trajectory store (``pnlib.train.runs.Store``); the runs a
+# method is matched to come in through its registration's ``needs`` (the kick's persistent runs).
 def snapshot(exp, cfg, seed: int) -> list[dict]:
     plain, start, records = replace(cfg, penalty=None), exp.theta0(cfg, seed), []
     for k in range(1, cfg.K + 1):
+        cycle = f"snapshot cycle {k}/{cfg.K}"
         rec = exp.trajectory(
-            plain,
-            start=start,
-            data_seed=seeds.data_seed(seed, k),
-            train=cfg.train,
-            label=f"snapshot cycle {k}/{cfg.K}",
+            plain, start=start, data_seed=seeds.data_seed(seed, k), train=cfg.train, label=cycle
         )
         records.append(rec)
         if rec["status"] != "ok":
