@@ -16,7 +16,7 @@ import time
 import torch
 from datasource import fashion_or_generated
 
-from pnlib.experiments.executors import resolve_workers
+from pnlib.experiments.executors import Engine, resolve_workers
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.grid import modes, run_grids
 from pnlib.method.persistence import PenaltyConfig
@@ -55,7 +55,7 @@ def main():
         for workers in (1, "auto"):
             exp = Experiment(f"{tmp}/results-{workers}", data, progress=False, threads=1)
             t0 = time.perf_counter()
-            tables[workers] = run_grids(exp, g, seeds, workers=workers)[0][COLUMNS]
+            tables[workers] = run_grids(exp, g, seeds, Engine(workers=workers))[0][COLUMNS]
             wall[workers] = time.perf_counter() - t0
     same = tables[1].equals(tables["auto"])
     print(

@@ -15,6 +15,7 @@ import torch
 
 from pnlib.base import store
 from pnlib.experiments import profiles
+from pnlib.experiments.executors import Engine
 from pnlib.experiments.experiment import Experiment
 from pnlib.report import plots
 from pnlib.train.data import Data, DatasetNotFoundError, data_root, load_dataset, locate
@@ -78,10 +79,10 @@ def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbo
     return cfg
 
 
-def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, dict]:
+def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, Experiment, Engine]:
     """A training notebook's set-up in one call: the device, its dataset there (``load_for``), the
-    ``Experiment`` on its results folder with the config's thread count, and the executor keyword
-    arguments of ``grid.run_cells`` (``executors.from_config``). It prints the precision each of
+    ``Experiment`` on its results folder with the config's thread count, and the ``Engine`` its
+    grids run on (``cfg.engine()``). It prints the precision each of
     ``models`` trains in and, outside the ``paper`` profile, that the run is scaled down."""
     device = default_device()
     data = load_for(cfg, pad_to_32=pad_to_32, device=device)
@@ -93,7 +94,7 @@ def setup(cfg, models, *, pad_to_32: bool = False) -> tuple[torch.device, Data, 
             f"SCALED DOWN (profile {cfg.profile}): {len(data.y_train)} training images; see the notebook's "
             f"introduction for what the profile shortens. Not comparable to full-length training."
         )
-    return (device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), cfg.execution())
+    return (device, data, Experiment(cfg.results, data, progress=False, threads=cfg.threads), cfg.engine())
 
 
 def needs_dataset(notebook: str | Path) -> bool:

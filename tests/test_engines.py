@@ -60,7 +60,10 @@ def test_a_job_that_raises_on_slurm_is_a_failed_row_with_its_error(tiny_data, tm
     g = tiny_grid()
     g["mlp"]["broken"] = dataclasses.replace(g["mlp"]["full"], model_kwargs={"depth": 1, "width": 0})
     s, _ = run_grids(
-        Experiment(tmp_path, tiny_data, progress=False, threads=1), g, 1, executor="slurm", slurm=SLURM
+        Experiment(tmp_path, tiny_data, progress=False, threads=1),
+        g,
+        1,
+        executors.Engine("slurm", slurm=SLURM),
     )
     broken = s[s["mode"] == "broken"]
     assert (broken.status == "failed").all() and broken.error.str.contains("width must be an integer").all()

@@ -40,7 +40,7 @@ def tiny_grid():
 
 def summary(tiny_data, root, **kw):
     exp = Experiment(root, tiny_data, progress=False, threads=1)
-    return run_grids(exp, tiny_grid(), 2, **kw)[0][KEYS]
+    return run_grids(exp, tiny_grid(), 2, executors.Engine(**kw))[0][KEYS]
 
 
 def trained_keys(root) -> list[str]:
@@ -101,7 +101,7 @@ SCRIPT = textwrap.dedent("""
         engine = dict(executor="slurm", slurm=executors.Slurm(cpus_per_job=1, gpus_per_job=0, time_min=10,
                                                               unknown_after_s=60)) \
             if sys.argv[3] == "slurm" else dict(workers=int(sys.argv[3]))
-        s = run_grids(exp, g, int(sys.argv[5]), **engine)[0]
+        s = run_grids(exp, g, int(sys.argv[5]), executors.Engine(**engine))[0]
         s.to_csv(sys.argv[4], index=False)
 """)
 
@@ -167,7 +167,7 @@ def test_a_failing_job_is_recorded_and_the_others_finish(tiny_data, tmp_path):
     g = tiny_grid()
     g["mlp"]["broken"] = dataclasses.replace(g["mlp"]["full"], model_kwargs={"depth": 1, "width": 0})
     exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
-    s, _ = run_grids(exp, g, 1, workers=1)
+    s, _ = run_grids(exp, g, 1, executors.Engine(workers=1))
     broken = s[s["mode"] == "broken"]
     assert len(broken) == 3 and (broken.status == "failed").all()
     assert broken.error.str.contains("width must be an integer ≥ 1; got 0").all()
@@ -213,15 +213,15 @@ def test_workers_auto_fills_the_cores():
     with pytest.raises(ValueError, match="workers must be an integer ≥ 1; got 0"):
         executors.resolve_workers(0, 1)
     with pytest.raises(ValueError, match="unknown executor 'ray'"):
-        executors.run(str, [object()], "ray", on_lost=str)
+        executors.Engine("ray")
 
 
 def test_a_dataset_built_by_hand_runs_here_and_is_refused_elsewhere(tiny_data, tmp_path):
     handmade = dataclasses.replace(tiny_data, source=())
     exp = Experiment(tmp_path, handmade, progress=False, threads=1)
     with pytest.raises(ValueError, match="no source .* workers=1"):
-        run_grids(exp, tiny_grid(), 1, workers=2)
-    s, _ = run_grids(exp, tiny_grid(), 1, workers=1)
+        run_grids(exp, tiny_grid(), 1, executors.Engine(workers=2))
+    s, _ = run_grids(exp, tiny_grid(), 1, executors.Engine(workers=1))
     assert (s.status == "ok").all()
 
 
@@ -233,7 +233,12 @@ def test_a_rerun_reads_its_summaries_back_without_losing_rows(serial, tiny_data)
     again = summary(tiny_data, serial[1], workers=1)
     pd.testing.assert_frame_equal(again, serial[0], check_dtype=False)
     table = analysis.compare(
-        run_grids(Experiment(serial[1], tiny_data, progress=False, threads=1), tiny_grid(), 2, workers=1)[0]
+        run_grids(
+            Experiment(serial[1], tiny_data, progress=False, threads=1),
+            tiny_grid(),
+            2,
+            executors.Engine(workers=1),
+        )[0]
     )
     assert {"trajectory 1", "longer", "restarts", "persistent", "re-runs from θ₀"} == set(table.method)
 
@@ -253,8 +258,8 @@ def test_a_registered_model_runs_here_and_is_refused_elsewhere(tiny_data, tmp_pa
         g = {"t": modes(dataclasses.replace(CELL, model="tiny_exec_net", model_kwargs=()))}
         exp = Experiment(tmp_path, tiny_data, progress=False, threads=1)
         with pytest.raises(ValueError, match="registered in this process only.*workers=1"):
-            run_grids(exp, g, 1, workers=2)
-        assert (run_grids(exp, g, 1, workers=1)[0].status == "ok").all()
+            run_grids(exp, g, 1, executors.Engine(workers=2))
+        assert (run_grids(exp, g, 1, executors.Engine(workers=1))[0].status == "ok").all()
     finally:
         unregister_model("tiny_exec_net")
 

@@ -188,8 +188,8 @@ class RunsOn:
     slurm_array_parallelism: int = 16
     dask_address: str | None = None
 
-    def execution(self) -> dict:
-        """The keywords of ``grid.run_cells`` that say where its jobs run."""
+    def engine(self) -> executors.Engine:
+        """Where the grid's jobs run (``grid.run_cells``)."""
         slurm = executors.Slurm(
             partition=self.slurm_partition,
             gpus_per_job=self.slurm_gpus,
@@ -197,12 +197,7 @@ class RunsOn:
             time_min=self.slurm_time_min,
             array_parallelism=self.slurm_array_parallelism,
         )
-        return {
-            "executor": self.executor,
-            "workers": self.workers,
-            "slurm": slurm,
-            "dask_address": self.dask_address,
-        }
+        return executors.Engine(self.executor, self.workers, self.threads, slurm, self.dask_address)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,29 @@ class Slurm:
     unknown_after_s: float = 120.0
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where jobs run: ``executor`` (``local`` processes, ``slurm`` through submitit, or ``dask``),
+    ``workers`` (local processes, or a dask LocalCluster's; ``"auto"`` fills the cores), torch
+    ``threads`` per job, the Slurm settings, and a dask scheduler's address (None: a LocalCluster)."""
+
+    executor: str = "local"
+    workers: int | str = "auto"
+    threads: int = 1
+    slurm: Slurm = field(default_factory=Slurm)
+    dask_address: str | None = None
+
+    def __post_init__(self):
+        checks.choice("executor", self.executor, EXECUTORS)
+        checks.integer("threads", self.threads)
+        if self.workers != "auto":
+            checks.integer("workers", self.workers)
+
+    def in_this_process(self) -> bool:
+        """Whether the jobs run here, one after the other (one local worker)."""
+        return self.executor == "local" and resolve_workers(self.workers, self.threads) == 1
+
+
 def resolve_workers(workers, threads: int) -> int:
     """``"auto"``: as many workers as the machine's cores hold jobs of ``threads`` threads; one on a
     GPU machine (local workers would all share the first GPU: for several GPUs use ``slurm`` or
@@ -56,38 +79,34 @@ def resolve_workers(workers, threads: int) -> int:
 def run(
     fn: Callable,
     jobs: list,
-    executor: str = "local",
-    workers="auto",
+    engine: Engine,
     *,
-    threads: int = 1,
-    slurm: Slurm | None = None,
-    dask_address: str | None = None,
     in_process: Callable | None = None,
     on_lost: Callable,
     describe: Callable = lambda job, result: str(job),
     folder: str = "submitit",
     log=print,
 ) -> list:
-    """``fn(job)`` for every job, in the order of ``jobs``. ``in_process``: what runs a job when the
-    jobs run in this process (one local worker), e.g. on data already in memory. ``describe(job,
-    result)`` is the job's log line; ``folder`` holds submitit's logs and pickles (Slurm)."""
-    checks.choice("executor", executor, EXECUTORS)
+    """``fn(job)`` for every job, in the order of ``jobs``, on ``engine``. ``in_process``: what runs
+    a job when the jobs run in this process (one local worker), e.g. on data already in memory.
+    ``describe(job, result)`` is the job's log line; ``folder`` holds submitit's logs and pickles."""
     if not jobs:
         return []
     results: dict[int, object] = {}
-    bar = tqdm(total=len(jobs), desc=f"{executor} grid", unit="job")
+    bar = tqdm(total=len(jobs), desc=f"{engine.executor} grid", unit="job")
 
     def done(i: int, result) -> None:
         results[i] = result
         log(f"done {i + 1}/{len(jobs)}: {describe(jobs[i], result)}")
         bar.update()
 
-    if executor == "local":
-        _local(fn, jobs, resolve_workers(workers, threads), threads, done, on_lost, in_process)
-    elif executor == "slurm":
-        _slurm(functools.partial(in_job_process, fn, threads), jobs, slurm or Slurm(), folder, done, on_lost)
+    threads = engine.threads
+    if engine.executor == "local":
+        _local(fn, jobs, resolve_workers(engine.workers, threads), threads, done, on_lost, in_process)
+    elif engine.executor == "slurm":
+        _slurm(functools.partial(in_job_process, fn, threads), jobs, engine.slurm, folder, done, on_lost)
     else:
-        _dask(fn, jobs, workers, threads, dask_address, done, on_lost)
+        _dask(fn, jobs, engine.workers, threads, engine.dask_address, done, on_lost)
     bar.close()
     return [results[i] for i in range(len(jobs))]
 
@@ -135,9 +154,7 @@ def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int =
     return run(
         call,
         list(jobs),
-        "local",
-        workers,
-        threads=threads,
+        Engine(workers=workers, threads=threads),
         in_process=call,
         on_lost=lost,
         log=lambda line: None,

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pnlib.base import labels, store
 from pnlib.experiments import executors
+from pnlib.experiments.executors import Engine
 from pnlib.experiments.experiment import Experiment
 from pnlib.experiments.methods import REGISTRY, method_name
 from pnlib.train.data import load_dataset
@@ -93,14 +94,13 @@ def failed_rows(job: Job, reason: str) -> pd.DataFrame:
     )
 
 
-def run_jobs(
-    jobs: list[Job], executor: str = "local", workers="auto", *, slurm=None, dask_address=None, data=None
-) -> list[pd.DataFrame]:
-    """Every job's rows on ``executor``. ``data``: the dataset already in this process, used when the
-    jobs run here (one local worker)."""
+def run_jobs(jobs: list[Job], engine: Engine = Engine(), *, data=None) -> list[pd.DataFrame]:
+    """Every job's rows on ``engine`` (its jobs at their own thread count). ``data``: the dataset
+    already in this process, used when the jobs run here (one local worker)."""
     if not jobs:
         return []
-    here = executor == "local" and executors.resolve_workers(workers, jobs[0].threads) == 1
+    engine = replace(engine, threads=jobs[0].threads)
+    here = engine.in_this_process()
     if not here and not all(job.data for job in jobs):
         raise ValueError(
             "these jobs' dataset has no source (a Data built by hand), so no other process can "
@@ -122,11 +122,7 @@ def run_jobs(
     return executors.run(
         run_job,
         jobs,
-        executor,
-        workers,
-        threads=jobs[0].threads,
-        slurm=slurm,
-        dask_address=dask_address,
+        engine,
         in_process=functools.partial(run_job, data=data),
         on_lost=lost,
         describe=describe,
@@ -211,29 +207,23 @@ def run_cells(
     exp: Experiment,
     cells: list[tuple[str, str, RunConfig]],
     seeds,
+    engine: Engine = Engine(),
     *,
-    executor: str = "local",
-    workers="auto",
-    slurm=None,
-    dask_address: str | None = None,
     name: str = "summary",
 ):
-    """Every cell (method, mode label, RunConfig) over ``seeds`` on ``executor`` (see
+    """Every cell (method, mode label, RunConfig) over ``seeds`` on ``engine`` (see
     ``pnlib.experiments.executors``): the summary rows (failed jobs included, with their error) and the
     per-epoch histories, also written to ``<name>.csv`` and ``<name>_histories.csv``."""
     t0 = time.perf_counter()
     seeds = list(seeds)
     jobs = cell_jobs(exp, cells, seeds)
-    summary = pd.concat(
-        run_jobs(jobs, executor, workers, slurm=slurm, dask_address=dask_address, data=exp.data),
-        ignore_index=True,
-    )
+    summary = pd.concat(run_jobs(jobs, engine, data=exp.data), ignore_index=True)
     histories = cell_histories(exp, cells, seeds)
     store.write_csv(exp.root / f"{name}.csv", summary)
     store.write_csv(exp.root / ("histories.csv" if name == "summary" else f"{name}_histories.csv"), histories)
     failed = summary[summary.status == "failed"]
     print(
-        f"{name}: {len(jobs)} jobs ({executor}, {exp.threads or 1} thread(s) each) in "
+        f"{name}: {len(jobs)} jobs ({engine.executor}, {exp.threads or 1} thread(s) each) in "
         f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device}; finished runs are reused, so a "
         f"rerun is fast"
         + (
@@ -246,8 +236,8 @@ def run_cells(
     return summary, histories
 
 
-def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int, **executor):
+def run_grids(exp: Experiment, grids: dict[str, dict[str, RunConfig]], seeds: int, engine: Engine = Engine()):
     """Every grid (``grid``'s persistent modes, plus restarts and longer) over seeds 0 … seeds − 1:
     ``run_cells`` on their ``grid_cells``."""
     cells = [c for modes in grids.values() for c in grid_cells(modes)]
-    return run_cells(exp, cells, range(seeds), **executor)
+    return run_cells(exp, cells, range(seeds), engine)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from pnlib.base import labels, store
 from pnlib.experiments import grid
+from pnlib.experiments.executors import Engine
 from pnlib.report import plots, selection
 from pnlib.train.runs import RunConfig
 
@@ -23,7 +24,7 @@ def learning_rate(
     seeds,
     *,
     epochs: int,
-    run_on: dict,
+    engine: Engine,
 ) -> tuple[dict[str, tuple[float, int]], pd.DataFrame]:
     """Per model (``cells``: its cell with full persistence), the setting (label -> (lr, batch
     size)) whose trajectory 1 has the best validation accuracy among those whose persistent
@@ -35,7 +36,7 @@ def learning_rate(
         for c in cells.values()
         for label, (lr, b) in settings.items()
     ]
-    runs, _ = grid.run_cells(exp, pilot, seeds, name="pilot_lr_runs", **run_on)
+    runs, _ = grid.run_cells(exp, pilot, seeds, engine, name="pilot_lr_runs")
     if (runs.status == "failed").any():
         raise RuntimeError(
             f"{int((runs.status == 'failed').sum())} learning-rate pilot jobs failed (their rows in "
@@ -88,7 +89,7 @@ def epochs(
     *,
     candidates,
     margin: float,
-    run_on: dict,
+    engine: Engine,
     dataset: str,
     num_classes: int,
 ) -> EpochPilot:
@@ -101,7 +102,7 @@ def epochs(
         for c in cells.values()
         for n in candidates
     ]
-    runs, _ = grid.run_cells(exp, pilot, seeds, name="pilot_runs", **run_on)
+    runs, _ = grid.run_cells(exp, pilot, seeds, engine, name="pilot_runs")
     if (runs.status != "ok").any():
         raise RuntimeError(
             f"{int((runs.status != 'ok').sum())} pilot runs did not finish (status "
