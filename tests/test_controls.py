@@ -112,7 +112,8 @@ def test_standard_repulsive_ensemble_starts_from_the_restarts_inits(tiny_data, t
     assert rows.method.tolist() == ["repulsive ensemble"] * 2 and (rows.status == "ok").all()
     hist = exp.history(exp.trajectories("repulsive", plain, 0).key[0])
     assert "kernel_mass" in hist and hist.kernel_mass.between(0, 2).all()
-    # with the repulsion, the members end farther apart than the restarts that start where they do
+    # with the repulsion, every pair of members ends farther apart than the restarts that start where
+    # they do, with the same batch orders: the repulsion is the only difference
     exp.run("restarts", plain, 0)
 
     def spread(method):
@@ -120,9 +121,9 @@ def test_standard_repulsive_ensemble_starts_from_the_restarts_inits(tiny_data, t
             torch.cat([v.reshape(-1) for v in exp.solution(k).values()])
             for k in exp.trajectories(method, plain, 0).key
         ]
-        return float((s[0] - s[1]).norm())
+        return torch.stack([(s[i] - s[j]).norm() for i in range(len(s)) for j in range(i + 1, len(s))])
 
-    assert spread("repulsive") != spread("restarts")
+    assert (spread("repulsive") > spread("restarts")).all()
 
 
 # -- verdicts: identical, constant differences, divergence, preconditions ------------------------
@@ -195,7 +196,8 @@ def test_precondition_labels():
     v = claims.verdict_table(s, fam, margin=0.005)
     assert claims.conclusions(v, converged=None).why[0] == "no pilot was run for the trajectory length"
     assert claims.conclusions(v, converged=False).status[0] == "not tested"
-    assert claims.conclusions(v, converged={"c": True}).status[0] in ("supported", "open")
+    # persistent − trajectory 1 is +0.1075 on all 4 seeds (Holm p = 0.0002): better, so supported
+    assert claims.conclusions(v, converged={"c": True}).status[0] == "supported"
 
 
 def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_comparison():
