@@ -179,7 +179,7 @@ class RunsOn:
     """Where a grid's jobs run (``pnlib.experiments.executors``)."""
 
     executor: str = "local"
-    workers: int | str = "auto"
+    workers: int | str | None = None  # the profile's: 1 in smoke (no process start-up), "auto" else
     threads: int = 1
     slurm_partition: str | None = None
     slurm_gpus: int = 1

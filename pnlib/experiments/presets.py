@@ -29,6 +29,7 @@ PRESETS = {
         workers=(1, "auto", "auto"),
     ),
     "03_lenet": by_profile(
+        workers=(1, "auto", "auto"),
         precision=("auto", "auto", "auto"),
         eval_every=(1, 4, 1),
         seeds=(2, 10, 10),
@@ -36,9 +37,9 @@ PRESETS = {
         tuning_seeds=(1, 3, 3),
         K=(2, 3, 3),
         pilot_epochs=((1, 2), (2, 4, 8, 16, 32), (5, 10, 20, 40, 80)),
-        train_size=(512, 5000, None),
-        val_size=(256, 5000, 5000),
-        test_size=(512, None, None),
+        train_size=(256, 5000, None),
+        val_size=(128, 5000, 5000),
+        test_size=(256, None, None),
         sweep_strengths=((0.01, 1.0), (0.001, 0.01, 0.1, 1.0), (0.001, 0.01, 0.1, 1.0)),
         sweep_kernels=(("gaussian",), ("gaussian",), ("gaussian", "inverse")),
         sweep_bandwidths=(("travel", 1.0), ("travel",), ("travel", 1.0)),
@@ -47,6 +48,7 @@ PRESETS = {
     "04_cifar": by_profile(
         # cpu: bf16 for every method, 1.8× faster on the AMX machine that chose it (#29 revisits this)
         precision=("auto", "bf16", "auto"),
+        workers=(1, "auto", "auto"),
         eval_every=(1, 1, 1),
         models=(
             ("alexnet", "resnet20"),
@@ -58,9 +60,9 @@ PRESETS = {
         tuning_seeds=(1, 2, 2),
         K=(2, 3, 3),
         pilot_epochs=((1, 2), (3, 6, 12), (15, 30, 60, 120)),
-        train_size=(256, 1000, None),
-        val_size=(128, 1000, 5000),
-        test_size=(256, 2000, None),
+        train_size=(128, 1000, None),
+        val_size=(64, 1000, 5000),
+        test_size=(128, 2000, None),
         alexnet_width=(0.25, 0.5, 1.0),
         pilot_lrs=((0.01, 0.05), (0.01, 0.1), (0.01, 0.03, 0.1)),
         pilot_batch_sizes=((128,), (32,), (128,)),
