@@ -64,7 +64,7 @@ def kde_gradient_autograd(W: torch.Tensor, n_train: int) -> torch.Tensor:
 
 
 class KDERepulsionHook:
-    """The loop's hook (``training.train``): after every member's backward, member i's ``.grad``
+    """The loop's hook (``pnlib.train.loop.train``): after every member's backward, member i's ``.grad``
     gains (1/N)·∇ log ρ̂(w_i), from the members as they are before anyone steps."""
 
     def __init__(self, models: list, n_train: int):
