@@ -26,7 +26,10 @@ from pnlib.experiments.grid import run_grids
 def _slurm_up() -> str:
     if not shutil.which("sbatch"):
         return "no sbatch on the PATH (tools/slurm-local.sh start makes a one-node cluster)"
-    ping = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    try:
+        ping = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "sbatch is there but sinfo did not answer within 30 s"
     if ping.returncode != 0 or not ping.stdout.strip():
         return f"sbatch is there but no Slurm controller answers: {ping.stderr.strip()[:200]}"
     return ""

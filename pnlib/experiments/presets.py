@@ -18,14 +18,14 @@ def by_profile(**rows: tuple) -> dict[str, dict]:
 PRESETS = {
     "01_method": by_profile(K=(3, 4, 5), num_theta0=(200, 2000, 20000), steps=(300, 800, 2000)),
     "02_bad_minima": by_profile(
-        seeds=(32, 500, 2000),
+        seeds=(24, 500, 2000),
         widths=((4,), (4, 8), (3, 4, 8)),
         kink_steps=(200, 2000, 4000),
         sweep_strengths=((0.01,), (0.001, 0.01, 0.1), (0.001, 0.01, 0.1, 1.0)),
         ts_ks=((6,), (6, 8, 10, 12), tuple(range(6, 21))),
         ts_anchor_ks=((6,), (8, 10), tuple(range(6, 21))),
-        ts_runs=(50, 1000, 2000),
-        ts_cap=(1500, 100000, 100000),
+        ts_runs=(32, 1000, 2000),
+        ts_cap=(1000, 100000, 100000),
         workers=(1, "auto", "auto"),
     ),
     "03_lenet": by_profile(
@@ -64,7 +64,7 @@ PRESETS = {
         val_size=(64, 1000, 5000),
         test_size=(128, 2000, None),
         alexnet_width=(0.25, 0.5, 1.0),
-        pilot_lrs=((0.01, 0.05), (0.01, 0.1), (0.01, 0.03, 0.1)),
+        pilot_lrs=((0.05,), (0.01, 0.1), (0.01, 0.03, 0.1)),
         pilot_batch_sizes=((128,), (32,), (128,)),
         snapshot=(True, True, True),
         partial=(True, False, True),
