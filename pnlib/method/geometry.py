@@ -45,9 +45,12 @@ class Groups:
         if not blocks:
             raise ValueError("a group geometry needs at least one block")
         self.blocks, self.granularity = list(blocks), granularity
-        self.sizes = [b.shape[0] for b in self.blocks] if granularity == "neuron" else [1] * len(self.blocks)
-        if granularity == "model":
-            self.sizes = [1]
+        # groups per block in order: a neuron each, one per block, or one in all
+        self.sizes = {
+            "neuron": [b.shape[0] for b in self.blocks],
+            "layer": [1] * len(self.blocks),
+            "model": [1],
+        }[granularity]
         self.num_groups = sum(self.sizes)
         self.shapes = [s for b in self.blocks for s in ((b.shape, (b.shape[0],)) if b.bias else (b.shape,))]
         self.numel = sum(math.prod(s) for s in self.shapes)

@@ -16,7 +16,7 @@ import pandas as pd
 from pnlib.base import labels
 from pnlib.report import stats
 
-# the methods whose summary has one row per seed (no selected / ensemble)
+# the columns of a verdict table after its claim (stats.verdicts' and the divergence counts)
 VERDICT_COLUMNS = [
     "claim",
     "comparison",
