@@ -252,3 +252,44 @@ def test_sensitivity_chooses_on_the_ensemble_and_reports_ties():
     rows[8]["val_acc"] = rows[10]["val_acc"] = 0.9
     best, table = selection.sensitivity(pd.DataFrame(rows), settings)
     assert best == "b" and not table.set_index("setting").tied["c"]
+
+
+def test_the_family_builder_compares_ensembles_only_with_ensembles():
+    fam = claims.family(
+        "c",
+        claims.side("default", "persistent", "full"),
+        [claims.side("default", "trajectory 1"), claims.side("default", "restarts")],
+        ("selected", "ensemble"),
+    )
+    pairs = [(c["a"].get("selection"), c["b"]["method"], c["b"].get("selection")) for c in fam]
+    assert pairs == [
+        ("selected", "trajectory 1", None),
+        ("selected", "restarts", "selected"),
+        ("ensemble", "restarts", "ensemble"),
+    ]
+    unlike = [{"claim": "c", "a": {**fam[2]["a"]}, "b": fam[0]["b"]}]
+    with pytest.raises(ValueError, match="compares an ensemble with a single model"):
+        claims.like_with_like(unlike)
+
+
+def test_a_claim_is_labelled_per_setting():
+    s = summary_rows({"trajectory 1": [0.5, 0.6, 0.7, 0.5], "persistent": [0.6, 0.71, 0.8, 0.62]})
+    fam = [
+        *claims.family(
+            "c",
+            claims.side("default", "persistent", "full"),
+            [claims.side("default", "trajectory 1")],
+            setting="A",
+        ),
+        *claims.family(
+            "c",
+            claims.side("default", "persistent", "full"),
+            [claims.side("default", "trajectory 1")],
+            setting="B",
+        ),
+    ]
+    v = claims.verdict_table(s, fam, margin=0.005)
+    assert v.repeats.tolist() == ["", v.comparison[0]]  # the same numbers: counted once
+    found = claims.conclusions(v, converged={"A": True, "B": False}).set_index("setting")
+    assert found.status.to_dict() == {"A": "supported", "B": "not tested"}
+    assert "did not converge" in found.why["B"]

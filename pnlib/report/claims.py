@@ -111,11 +111,10 @@ def verdict_table(
     Besides the verdict, each row says what a referee needs to trust it: ``diverged_a`` /
     ``diverged_b``, the trajectories each side's runs lost to divergence over the compared seeds
     (also when a surviving trajectory gave the side its number); ``seeds_dropped``, seeds without a
-    number on one side; ``repeats``, the earlier comparison of the same claim with the very same
-    numbers on both sides, if any (every baseline at chance makes one comparison count several
-    times); and ``note``, the reason in words (why a comparison is ``identical``, what diverged)."""
+    number on one side; ``repeats`` (from ``stats.verdicts``: the earlier comparison of the same
+    claim with the very same numbers on both sides, counted once); and ``note``, the reason in words (why a comparison is ``identical``, what diverged)."""
     comparisons, extra = [], []
-    for c in family:
+    for c in like_with_like(family):
         A, B = side_rows(summary, c["a"]), side_rows(summary, c["b"])
         common = A.index.intersection(B.index)
         if not len(common):
@@ -132,6 +131,7 @@ def verdict_table(
         comparisons.append(
             {
                 "claim": c["claim"],
+                **{k: c[k] for k in ("setting", "budget") if k in c},
                 "comparison": f"{describe(c['a'])} − {describe(c['b'])}",
                 "metric": metric,
                 "a": a[keep],
@@ -143,41 +143,48 @@ def verdict_table(
         if keep.any() and np.array_equal(a[keep], b[keep]):
             notes.insert(0, _identical_why(A[keep], B[keep]))
         extra.append(
-            {
-                "seeds_dropped": missing,
-                "diverged_a": lost[0],
-                "diverged_b": lost[1],
-                "note": "; ".join(notes),
-                "_values": (c["claim"], a.tobytes(), b.tobytes()),
-            }
+            {"seeds_dropped": missing, "diverged_a": lost[0], "diverged_b": lost[1], "note": "; ".join(notes)}
         )
     if not comparisons:
         return no_verdicts()
     table = stats.verdicts(comparisons, margin, alpha)
-    seen: dict = {}
-    for name, e in zip(table.comparison, extra):
-        values = e.pop("_values")
-        e["repeats"] = seen.get(values, "")
-        seen.setdefault(values, name)
     return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
 
 
-def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
-    """One line per claim from its comparisons' verdicts and its preconditions.
+def _gate(converged, claim: str, setting):
+    """Whether trajectory 1 converged where this claim is tested: ``converged`` is one bool (or
+    ``None``: no pilot) for everything, or a dict keyed by ``(claim, setting)``, by setting or by claim."""
+    if not isinstance(converged, dict):
+        return converged
+    for key in ((claim, setting), setting, claim):
+        if key in converged:
+            return converged[key]
+    return None
 
-    ``converged`` says whether trajectory 1 converged by the pilot rule: ``True`` / ``False`` for
-    every claim, a dict claim -> bool, or ``None`` (no pilot was run). A claim is **not tested**
-    (``why`` says why) when trajectory 1 did not converge or no pilot was run, or when a side of any
-    of its comparisons lost trajectories to divergence. Otherwise its status is ``supported`` (every
-    comparison better), ``refuted`` (none better, at least one worse), ``no difference`` (every one
-    equivalent), ``mixed`` (some better, not all) or ``open`` (otherwise); ``identical``
+
+def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
+    """One line per claim, **per setting** where the verdicts have a ``setting`` column (and per
+    ``budget`` of a compute axis where they have one), from its comparisons' verdicts and its
+    preconditions.
+
+    ``converged`` says whether trajectory 1 converged by the pilot rule (see ``_gate``: one value,
+    or per setting, per claim or per (claim, setting)); ``None`` means no pilot was run. A claim is
+    **not tested** in a setting (``why`` says why) when trajectory 1 did not converge there or no
+    pilot was run, or when a side of any of its comparisons there lost trajectories to divergence.
+    Otherwise its status is ``supported`` (every comparison better), ``refuted`` (none better, at
+    least one worse), ``no difference`` (every one equivalent), ``mixed`` (some better, not all),
+    ``underpowered`` (otherwise, when an inconclusive comparison had fewer seeds than the power
+    analysis asked for: column ``powered`` false) or ``open`` (otherwise); ``identical``
     comparisons test nothing and count as inconclusive. ``distinct`` counts the comparisons that
     are not repeats of another (same numbers on both sides)."""
     counts = ("better", "worse", "equivalent", "inconclusive", "identical")
+    by = ["claim"] + [c for c in ("setting", "budget") if c in verdicts]
     rows = []
-    for claim, g in verdicts.groupby("claim", sort=False) if len(verdicts) else ():
+    for key, g in verdicts.groupby(by, sort=False) if len(verdicts) else ():
+        key = key if isinstance(key, tuple) else (key,)
+        claim, setting = key[0], key[1] if len(key) > 1 else None
         v = g.verdict
-        ok = converged.get(claim) if isinstance(converged, dict) else converged
+        ok = _gate(converged, claim, setting)
         lost = int(g.get("diverged_a", 0).sum() + g.get("diverged_b", 0).sum()) if "diverged_a" in g else 0
         why = (
             "no pilot was run for the trajectory length"
@@ -188,6 +195,7 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
             if lost
             else ""
         )
+        short = g.get("powered", pd.Series(True, index=g.index)).eq(False) & v.isin(["inconclusive"])
         status = (
             "not tested"
             if why
@@ -199,30 +207,67 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
             if (v == "worse").any()
             else "no difference"
             if (v == "equivalent").all()
+            else "underpowered"
+            if short.any()
             else "open"
         )
         distinct = int((g.get("repeats", pd.Series("", index=g.index)).fillna("") == "").sum())
         rows.append(
             {
-                "claim": claim,
+                **dict(zip(by, key)),
                 "status": status,
                 "why": why,
                 **{k: int((v == k).sum()) for k in counts},
                 "distinct": distinct,
             }
         )
-    return pd.DataFrame(rows, columns=["claim", "status", "why", *counts, "distinct"])
+    return pd.DataFrame(rows, columns=[*by, "status", "why", *counts, "distinct"])
 
 
-def family(claim: str, a: dict, bs: list[dict], selections=("selected",), **filters) -> list[dict]:
+def is_ensemble(spec: dict) -> bool:
+    """Whether a comparison side is a K-member ensemble (rather than one model)."""
+    return spec.get("selection") == "ensemble"
+
+
+def like_with_like(family: list[dict]) -> list[dict]:
+    """``family`` unchanged, or a ValueError naming the first comparison of an ensemble with a single
+    model: an ensemble of K beats one model whatever the method, so such a comparison says nothing
+    about persistence (METHOD.md, "like with like"). Ensembles are compared with ensembles."""
+    for c in family:
+        if is_ensemble(c["a"]) != is_ensemble(c["b"]):
+            raise ValueError(
+                f"claim {c['claim']!r} compares an ensemble with a single model ({describe(c['a'])} − "
+                f"{describe(c['b'])}): compare ensembles with ensembles, and selected solutions with "
+                f"selected solutions and single models"
+            )
+    return family
+
+
+def family(
+    claim: str, a: dict, bs: list[dict], selections=("selected",), setting: str | None = None, **filters
+) -> list[dict]:
     """One claim's comparisons: side ``a`` against each side of ``bs``, for each selection (outer
-    loop); the selection is applied to every side that has one (not trajectory 1 or longer), and
-    ``filters`` (e.g. ``model="resnet20"``) to both sides."""
+    loop); the selection is applied to every side that has one, and ``filters`` (e.g.
+    ``model="resnet20"``) to both sides. Like with like: for the ``ensemble`` selection the
+    single-model sides (trajectory 1, longer) are left out. ``setting`` labels every comparison
+    (its precondition is checked per setting)."""
 
     def pick(spec, sel):
         return {**filters, **spec, **({} if spec["method"] in labels.SINGLE_ROW else {"selection": sel})}
 
-    return [{"claim": claim, "a": pick(a, sel), "b": pick(b, sel)} for sel in selections for b in bs]
+    return like_with_like(
+        [
+            {
+                "claim": claim,
+                "a": pick(a, sel),
+                "b": pick(b, sel),
+                **({"setting": setting} if setting else {}),
+            }
+            for sel in selections
+            for b in bs
+            if not (sel == "ensemble" and b["method"] in labels.SINGLE_ROW)
+        ]
+    )
 
 
 def short_labels(family: list[dict]) -> pd.DataFrame:
@@ -266,8 +311,8 @@ def report(
     verdicts: pd.DataFrame, header: str, not_tested: dict | None = None, converged=None
 ) -> pd.DataFrame:
     """Print ``header``, the claims that ``not_tested`` names (claim -> why) as NOT TESTED, then each
-    claim's conclusion (``conclusions`` with ``converged``) and its comparisons grouped by verdict;
-    return the conclusions."""
+    claim's conclusion per setting (``conclusions`` with ``converged``) and its comparisons grouped
+    by verdict; return the conclusions."""
     found = conclusions(verdicts, converged)
     print(header)
     for claim, why in (not_tested or {}).items():
@@ -290,8 +335,13 @@ def report(
         label, why = r.status.upper(), r.why
         if why.startswith("not tested at convergence: "):  # the label says it; the reason follows
             label, why = "NOT TESTED AT CONVERGENCE", why.removeprefix("not tested at convergence: ")
-        print(f"- {r.claim}: {label}" + (f" ({why})" if why else "") + f" ({tally}{repeats})")
-        for v, rows in verdicts[verdicts.claim == r.claim].groupby("verdict", sort=False):
+        keys = {k: getattr(r, k) for k in ("setting", "budget") if k in found}
+        where = f" [{', '.join(str(x) for x in keys.values())}]" if keys else ""
+        print(f"- {r.claim}{where}: {label}" + (f" ({why})" if why else "") + f" ({tally}{repeats})")
+        mine = verdicts[verdicts.claim == r.claim]
+        for k, x in keys.items():
+            mine = mine[mine[k] == x]
+        for v, rows in mine.groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))
             print(textwrap.indent(textwrap.fill(f"{v}: {line}", 110, subsequent_indent="    "), "    "))
     return found

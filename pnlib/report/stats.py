@@ -117,11 +117,13 @@ def mcnemar(a, b):
 
 
 def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
-    """One verdict per comparison of a family declared before the results.
+    """One verdict per comparison of families declared before the results.
 
     Each comparison is a dict with ``claim``, ``comparison``, ``metric``, and paired outcomes ``a``
-    and ``b`` (``kind``: ``"t"`` for accuracies, ``"mcnemar"`` for success/failure). The estimate
-    is mean(a − b). Two families of tests, each Holm-adjusted across the comparisons:
+    and ``b`` (``kind``: ``"t"`` for accuracies, ``"mcnemar"`` for success/failure), optionally a
+    ``setting`` (a data distribution × width, a k, an init) and a ``budget`` (a point of a compute
+    axis), which are copied to the row. The estimate is mean(a − b). **A family is one claim**: the
+    comparisons that test it (METHOD.md), Holm-adjusted among themselves. In each family:
 
     * ``better`` / ``worse``: the difference test's Holm-adjusted p (``p_holm``) < α, in the
       direction of the estimate;
@@ -130,56 +132,72 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
     * ``inconclusive``: neither;
     * ``identical`` overrides them all when the two sides are the same numbers in every seed (for
       example selection chose trajectory 1 on both): no test can say anything about such a pair,
-      least of all that two methods are equivalent. ``identical`` comparisons are left out of the
-      Holm families, so they do not dilute the others.
+      least of all that two methods are equivalent;
+    * ``repeats`` names the earlier comparison of the same claim with the very same numbers on both
+      sides (a baseline identical to another by construction, e.g. deterministic descent's longer
+      run and trajectory 1): it is shown with that comparison's verdict but counted once.
 
-    The interval is given at the level Holm's procedure used for the comparison's difference test
-    (α/(m − r) for the r-th smallest p), so it excludes 0 exactly when the verdict is better/worse.
+    ``identical`` comparisons and repeats are left out of the Holm families, so they do not dilute
+    the others. The interval is given at the level Holm's procedure used for the comparison's
+    difference test (α/(m − r) for the r-th smallest p), so it excludes 0 exactly when the verdict is
+    better/worse.
     """
     import pandas as pd
 
-    same = [
-        len(c["a"]) > 0
-        and bool(
-            np.array_equal(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float), equal_nan=True)
-        )
-        for c in comparisons
-    ]
+    arrays = [(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float)) for c in comparisons]
+    same = [len(a) > 0 and bool(np.array_equal(a, b, equal_nan=True)) for a, b in arrays]
+    first: dict = {}
+    repeats = []
+    for i, (c, (a, b)) in enumerate(zip(comparisons, arrays)):
+        key = (c["claim"], c.get("kind", "t"), a.tobytes(), b.tobytes())
+        repeats.append(first.get(key, ""))
+        first.setdefault(key, c["comparison"])
     tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
-    live = np.flatnonzero(~np.array(same, dtype=bool)) if comparisons else np.array([], dtype=int)
     p = np.array([t[1] for t in tests])
     p_equiv = np.array([t[4](margin) for t in tests])
-    p_holm, p_equiv_holm, rank = np.full(len(p), np.nan), np.full(len(p), np.nan), np.zeros(len(p), dtype=int)
-    p_holm[live], p_equiv_holm[live] = holm(p[live]), holm(p_equiv[live])
-    rank[live[np.argsort(p[live])]] = np.arange(len(live))
-    rows = []
-    for i, (c, (est, _, interval, n, _), r) in enumerate(zip(comparisons, tests, rank)):
-        level = alpha / max(len(live) - r, 1)
-        lo, hi = interval(1 - level)
+    p_holm, p_equiv_holm = np.full(len(p), np.nan), np.full(len(p), np.nan)
+    level = np.full(len(p), alpha)
+    claims = [c["claim"] for c in comparisons]
+    for claim in dict.fromkeys(claims):
+        live = np.array(
+            [i for i, c in enumerate(claims) if c == claim and not same[i] and not repeats[i]], dtype=int
+        )
+        if not len(live):
+            continue
+        p_holm[live], p_equiv_holm[live] = holm(p[live]), holm(p_equiv[live])
+        level[live[np.argsort(p[live], kind="stable")]] = alpha / (len(live) - np.arange(len(live)))
+    rows, by_name = [], {}
+    for i, (c, (est, _, interval, n, _)) in enumerate(zip(comparisons, tests)):
+        lo, hi = interval(1 - level[i])
         if same[i]:
             verdict = "identical"
+        elif repeats[i]:
+            verdict = by_name[(c["claim"], repeats[i])]
         elif p_holm[i] < alpha:
             verdict = "better" if est > 0 else "worse"
         elif p_equiv_holm[i] < alpha:
             verdict = "equivalent"
         else:
             verdict = "inconclusive"
+        by_name[(c["claim"], c["comparison"])] = verdict
         rows.append(
             {
                 "claim": c["claim"],
+                **{k: c[k] for k in ("setting", "budget") if k in c},
                 "comparison": c["comparison"],
                 "metric": c["metric"],
                 "n_seeds": n,
                 "estimate": est,
                 "ci_low": lo,
                 "ci_high": hi,
-                "ci_level": 1 - level,
+                "ci_level": 1 - level[i],
                 "p": p[i],
                 "p_holm": p_holm[i],
                 "margin": margin,
                 "p_equiv": p_equiv[i],
                 "p_equiv_holm": p_equiv_holm[i],
                 "verdict": verdict,
+                "repeats": repeats[i],
             }
         )
     return pd.DataFrame(rows)
