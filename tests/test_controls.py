@@ -263,7 +263,7 @@ def test_the_family_builder_compares_ensembles_only_with_ensembles():
     )
     pairs = [(c["a"].get("selection"), c["b"]["method"], c["b"].get("selection")) for c in fam]
     assert pairs == [
-        ("selected", "trajectory 1", None),
+        ("selected", "trajectory 1", ""),
         ("selected", "restarts", "selected"),
         ("ensemble", "restarts", "ensemble"),
     ]
