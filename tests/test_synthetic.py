@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -271,3 +272,42 @@ def test_teacher_student_jobs_on_two_one_thread_workers_give_the_grid_to_the_bit
         return t.drop(columns="seconds")
 
     pd.testing.assert_frame_equal(drop(split), drop(whole))
+
+
+def test_the_kink_compute_axis_reads_one_plain_run_as_pilot_longer_and_restart_one():
+    import pandas as pd
+
+    from pnlib.base import labels
+    from pnlib.synthetic import kink
+
+    plain = kink.plain_job("shifted", 3, runs=6, seed=0, K=2, base=40, doublings=2, lengths=(40,), lr=0.01)
+    at = plain.set_index(["method", "length"]).best_loss
+    # the longer run of K × 40 steps is trajectory 1's run read at 80 steps
+    np.testing.assert_array_equal(at[("longer", 40)].to_numpy(), at[(labels.TRAJECTORY_1, 80)].to_numpy())
+    assert (at[("restarts", 40)].to_numpy() <= at[(labels.TRAJECTORY_1, 40)].to_numpy()).all()
+    end = plain[(plain.method == labels.TRAJECTORY_1) & (plain.length == 160)]
+    assert end.grad_norm.notna().all() and end.min_hessian_eig.notna().all()
+    pen = kink.penalised_job(
+        "shifted", 3, runs=6, seed=0, K=2, length=40, lr=0.01, penalty=PenaltyConfig(strength=0.01)
+    )
+    persistent = pen[pen.method == "persistent"].best_loss.to_numpy()
+    assert (persistent <= at[(labels.TRAJECTORY_1, 40)].to_numpy()).all()  # best of K includes trajectory 1
+    axis = pd.concat([plain, pen]).assign(success=lambda t: t.best_loss < 1e-3)
+    assert len(kink.family(axis, 2, (40,))) == 5
+
+
+def test_the_kink_pilot_chooses_the_first_length_whose_doubling_gains_less_than_the_margin():
+    import pandas as pd
+
+    from pnlib.base import labels
+    from pnlib.synthetic import kink
+
+    rates = {100: 0.2, 200: 0.5, 400: 0.51, 800: 0.9}  # converged at 200 by the rule, though it moves later
+    rows = [
+        {"method": labels.TRAJECTORY_1, "distribution": "d", "width": 4, "length": n, "success": i < 100 * r}
+        for n, r in rates.items()
+        for i in range(100)
+    ]
+    t = kink.pilot_table(pd.DataFrame(rows), margin=0.02)
+    assert t[t.chosen].length.tolist() == [200]
+    assert t.gain_from_doubling.round(2).tolist()[:3] == [0.3, 0.01, 0.39]

@@ -107,7 +107,8 @@ PARAMETERS = {
     "val_size": _int,
     "train_size": _optional(_int),
     "test_size": _optional(_int),
-    "kink_steps": _int,
+    "kink_lengths": _items(int, checks.integer),
+    "pilot_doublings": _int,
     "ts_runs": _int,
     "ts_cap": _int,
     "ts_penalty_steps": _int,
@@ -274,7 +275,8 @@ class BadMinimaConfig(NotebookConfig):
     K: int = 3
     seeds: int | None = None
     widths: tuple[int, ...] | None = None
-    kink_steps: int | None = None
+    kink_lengths: tuple[int, ...] | None = None
+    pilot_doublings: int | None = None
     kink_lr: float = 0.01
     success_mse: float = 1e-3
     kernel: str = "gaussian"

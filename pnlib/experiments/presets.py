@@ -20,7 +20,8 @@ PRESETS = {
     "02_bad_minima": by_profile(
         seeds=(24, 500, 2000),
         widths=((4,), (4, 8), (3, 4, 8)),
-        kink_steps=(200, 2000, 4000),
+        kink_lengths=((100, 200), (2000, 4000), (2000, 4000, 8000, 16000)),
+        pilot_doublings=(2, 4, 5),
         sweep_strengths=((0.01,), (0.001, 0.01, 0.1), (0.001, 0.01, 0.1, 1.0)),
         ts_ks=((6,), (6, 8, 10, 12), tuple(range(6, 21))),
         ts_anchor_ks=((6,), (8, 10), tuple(range(6, 21))),

@@ -1,6 +1,7 @@
 """The experiments of notebooks 01 and 02 on the synthetic problems: every method run and
-tabulated (``kink_outcomes``, ``teacher_student_outcomes`` / ``teacher_student_grid``,
-``toy_outcomes`` / ``toy_summary``), the declared claim families, and the engine's speed-up."""
+tabulated (``kink_outcomes`` for the kink's sweep and gallery, ``teacher_student_outcomes`` /
+``teacher_student_grid``, ``toy_outcomes`` / ``toy_summary``), the teacher–student claim family,
+and the engine's speed-up. The kink's compute axis is ``pnlib.synthetic.kink``."""
 
 from __future__ import annotations
 
@@ -232,39 +233,10 @@ def teacher_student_rates(grid_runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
     return runs, rates(runs, ["k", "method"], "bad", also=("undecided",)).merge(steps, on=["k", "method"])
 
 
-# the declared comparisons of notebook 02 (paired outcomes per run, McNemar's test)
-KINK_CLAIMS = {
-    labels.TRAJECTORY_1: "kink: persistence beats the baselines",
-    "restarts": "kink: persistence beats the baselines",
-    "longer": "kink: persistence beats the baselines",
-    labels.KICK: "kink: a single push does not explain it",
-    labels.RANDOM_ANCHORS: "kink: the memory of earlier solutions matters",
-}
-
-
-def kink_family(kink_runs: pd.DataFrame, widths) -> list[dict]:
-    """Persistent − each method of ``KINK_CLAIMS`` on success, per data distribution and width."""
-    return [
-        {
-            "claim": KINK_CLAIMS[m],
-            "comparison": f"persistent − {m} ({d}, w={w})",
-            "metric": "success",
-            "kind": "mcnemar",
-            **paired(
-                kink_runs,
-                {"distribution": d, "width": w, "method": "persistent"},
-                {"distribution": d, "width": w, "method": m},
-                "success",
-            ),
-        }
-        for d in ("centred", "shifted")
-        for w in widths
-        for m in KINK_CLAIMS
-    ]
-
-
+# the declared comparisons of notebook 02's teacher–student part (paired outcomes per run, McNemar)
 def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
-    """Per k (in the table's order) and λ: persistent − trajectory 1 / restarts / longer, then, where
+    """Per k (in the table's order; the setting ``k=…``) and λ: persistent − trajectory 1 / restarts /
+    longer, then, where
     the table holds the random-anchor control, persistent − random anchors at each of its λ. Methods
     are labelled ``persistent λ=…`` / ``random anchors λ=…``; the outcome is ``good``, and pairs with
     a capped (``undecided``) side are left out."""
@@ -272,6 +244,7 @@ def teacher_student_family(ts_runs: pd.DataFrame) -> list[dict]:
     def row(claim, comparison, k, a, b):
         return {
             "claim": claim,
+            "setting": f"k={k}",
             "comparison": comparison,
             "metric": "good (capped pairs left out)",
             "kind": "mcnemar",

@@ -1,0 +1,290 @@
+"""The kink study of notebook 02 along a compute axis.
+
+Adam with a fixed step is deterministic, so one long plain run from θ₀, read at 1×, 2×, 4× … the
+base length, is the whole doubling pilot of trajectory 1 (``plain_job``); the same runs give the
+``longer`` run (θ₀'s run read at K × T) and the ``restarts`` (the best of θ₀'s and K − 1 fresh inits'
+runs read at T) at every point of the axis. ``penalised_job`` runs persistence and its two controls
+(the random kick, random anchors) at one trajectory length T. Every method of a point of the axis
+uses K × T steps, trajectory 1 only T. ``characterise`` says what trajectory 1's failures are at the
+pilot's end: still falling (a plateau), a saddle (negative curvature) or a minimum.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pnlib.base import labels, seeds
+from pnlib.method.persistence import PenaltyConfig
+from pnlib.report.stats import paired
+from pnlib.synthetic.engine import group_sq, persistent_descent, run_methods
+from pnlib.synthetic.problems import kink_forward, kink_init, kink_problem
+
+AXIS_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer", labels.KICK, labels.RANDOM_ANCHORS)
+
+
+def _rows(method: str, length: int, budget: int, loss: torch.Tensor, **extra) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "method": method,
+            "length": length,
+            "budget": budget,
+            "run": range(len(loss)),
+            "best_loss": loss.numpy(),
+        }
+    ).assign(**extra)
+
+
+def _read(objective, path: torch.Tensor, every: int) -> dict[int, torch.Tensor]:
+    """Losses (runs,) of a recorded path (T, runs, D) at each recorded step."""
+    return {i * every: objective(theta)[0] for i, theta in enumerate(path)}
+
+
+def plain_job(
+    distribution: str,
+    width: int,
+    *,
+    runs: int,
+    seed: int,
+    K: int,
+    base: int,
+    doublings: int,
+    lengths,
+    lr: float,
+) -> pd.DataFrame:
+    """Trajectory 1 read at base × 2^i (i = 0 … ``doublings``), the restarts at each T of
+    ``lengths`` (best of K runs of T steps: θ₀'s and K − 1 fresh inits') and the longer run (θ₀'s run
+    read at K × T), per run; and ``characterise``'s columns on trajectory 1's rows at the pilot's end."""
+    _, _, widths, objective, groups = kink_problem(distribution, width)
+    t0 = time.perf_counter()
+    end = base * 2**doublings
+    theta0 = kink_init(runs, widths, seed=seeds.init_seed(seed, 1))
+    longest = max(lengths)
+    one = persistent_descent(
+        objective,
+        theta0,
+        K=1,
+        steps=max(end, K * longest),
+        lr=lr,
+        optimizer="adam",
+        record_every=base,
+        groups=groups,
+    )
+    at = _read(objective, one.paths[0], base)
+    fresh = [kink_init(runs, widths, seed=seeds.init_seed(seed, k)) for k in range(2, K + 1)]
+    more = persistent_descent(
+        objective,
+        torch.cat(fresh),
+        K=1,
+        steps=longest,
+        lr=lr,
+        optimizer="adam",
+        record_every=math.gcd(*lengths),
+        groups=groups,
+    )
+    more_at = _read(objective, more.paths[0], math.gcd(*lengths))
+    parts = [
+        _rows(labels.TRAJECTORY_1, base * 2**i, base * 2**i, at[base * 2**i]) for i in range(doublings + 1)
+    ]
+    for T in lengths:
+        others = more_at[T].view(K - 1, runs)
+        best = torch.cat([at[T].unsqueeze(0), others]).nan_to_num(nan=math.inf).min(0).values
+        parts += [_rows("restarts", T, K * T, best), _rows("longer", T, K * T, at[K * T])]
+    table = pd.concat(parts, ignore_index=True)
+    ends = characterise(objective, one.paths[0, end // base], at[end // 2], distribution, width, groups)
+    last = (table.method == labels.TRAJECTORY_1) & (table.length == end)
+    for col in ends:
+        table.loc[last, col] = ends[col].to_numpy()
+    return table.assign(distribution=distribution, width=width, seconds=time.perf_counter() - t0)
+
+
+def characterise(objective, theta, loss_before, distribution: str, width: int, groups, sample: int = 24):
+    """Per run at the end of the pilot: the loss, its relative fall over the last doubling, the
+    gradient norm, and for the first ``sample`` runs the smallest Hessian eigenvalue (the network
+    is 1-D and small, so the Hessian is exact and cheap; nan for the others)."""
+    X, y, widths, *_ = kink_problem(distribution, width)
+    X, y = X.double(), y.double()
+    loss, grad = objective(theta)
+    eig = np.full(len(theta), np.nan)
+    for i in range(min(sample, len(theta))):
+        H = torch.autograd.functional.hessian(
+            lambda t: (kink_forward(t.unsqueeze(0), X, widths)[0] - y).square().mean(), theta[i].double()
+        )
+        eig[i] = float(torch.linalg.eigvalsh(H).min())
+    return pd.DataFrame(
+        {
+            "fall_last_doubling": ((loss_before - loss) / loss_before.clamp_min(1e-30)).numpy(),
+            "grad_norm": group_sq(groups, grad).sum(-1).sqrt().numpy(),
+            "min_hessian_eig": eig,
+        }
+    )
+
+
+def penalised_job(
+    distribution: str,
+    width: int,
+    *,
+    runs: int,
+    seed: int,
+    K: int,
+    length: int,
+    lr: float,
+    penalty: PenaltyConfig,
+) -> pd.DataFrame:
+    """Persistent, the random kick and random anchors with trajectories of ``length`` steps (λ over
+    the first half of each), per run: the best final loss of each method's K trajectories."""
+    _, _, widths, objective, groups = kink_problem(distribution, width)
+    t0 = time.perf_counter()
+    out = run_methods(
+        objective,
+        lambda s: kink_init(runs, widths, seed=s),
+        seed=seed,
+        K=K,
+        steps=length,
+        penalty=penalty,
+        methods=("persistent", labels.KICK, labels.RANDOM_ANCHORS),
+        lr=lr,
+        optimizer="adam",
+        groups=groups,
+        penalty_steps=length // 2,
+    )
+    table = pd.concat([_rows(m, length, K * length, t.best()) for m, t in out.items()], ignore_index=True)
+    return table.assign(distribution=distribution, width=width, seconds=time.perf_counter() - t0)
+
+
+def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Trajectory 1's success rate at each length of the doubling pilot, per setting, the gain from
+    doubling it and the converged length: the smallest whose doubling gains less than ``margin``."""
+    t1 = axis[axis.method == labels.TRAJECTORY_1]
+    out = (
+        t1.groupby(["distribution", "width", "length"], sort=False)
+        .success.mean()
+        .rename("success")
+        .reset_index()
+    )
+    out["gain_from_doubling"] = out.groupby(["distribution", "width"]).success.shift(-1) - out.success
+    out["converged"] = out.gain_from_doubling < margin
+    first = out[out.converged].groupby(["distribution", "width"]).length.min()
+    out["chosen"] = [first.get((d, w)) == n for d, w, n in zip(out.distribution, out.width, out.length)]
+    return out
+
+
+def failures(axis: pd.DataFrame, success_mse: float, falling: float = 0.01) -> pd.DataFrame:
+    """What trajectory 1's failed runs are at the pilot's end, per setting: how many failed, the share
+    whose loss still fell by more than ``falling`` over the last doubling, the median gradient norm,
+    and among those with a Hessian, the share with negative curvature (smallest eigenvalue below
+    −1e−6). ``kind``: ``plateaus`` when most still fall, else ``saddles`` when most curve down, else
+    ``minima``."""
+    end = axis[(axis.method == labels.TRAJECTORY_1) & axis.grad_norm.notna()]
+    rows = []
+    for (d, w), g in end.groupby(["distribution", "width"], sort=False):
+        bad = g[g.best_loss >= success_mse]
+        eig = bad.min_hessian_eig.dropna()
+        still = float((bad.fall_last_doubling > falling).mean()) if len(bad) else float("nan")
+        neg = float((eig < -1e-6).mean()) if len(eig) else float("nan")
+        kind = (
+            "none failed"
+            if not len(bad)
+            else "plateaus"
+            if still > 0.5
+            else "saddles"
+            if neg > 0.5
+            else "minima"
+        )
+        rows.append(
+            {
+                "distribution": d,
+                "width": w,
+                "steps": int(g.length.iloc[0]),
+                "failed": len(bad),
+                "of": len(g),
+                "still falling": still,
+                "median gradient norm": float(bad.grad_norm.median()) if len(bad) else float("nan"),
+                "with a Hessian": len(eig),
+                "negative curvature": neg,
+                "kind": kind,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+CLAIMS = {
+    labels.TRAJECTORY_1: "kink: persistence beats the baselines",
+    "restarts": "kink: persistence beats the baselines",
+    "longer": "kink: persistence beats the baselines",
+    labels.KICK: "kink: a single push does not explain it",
+    labels.RANDOM_ANCHORS: "kink: the memory of earlier solutions matters",
+}
+
+
+def setting_name(distribution: str, width: int) -> str:
+    return f"{distribution}, w={width}"
+
+
+def family(axis: pd.DataFrame, K: int, lengths) -> list[dict]:
+    """Persistent − each method of ``CLAIMS`` on success, per setting and point of the compute axis
+    (K × T steps; trajectory 1 at T), paired run by run (McNemar)."""
+    out = []
+    for (d, w), g in axis.groupby(["distribution", "width"], sort=False):
+        for T in lengths:
+            for m in CLAIMS:
+                out.append(
+                    {
+                        "claim": CLAIMS[m],
+                        "setting": setting_name(d, w),
+                        "budget": f"{K}×{T:,}",
+                        "comparison": f"persistent − {m} ({setting_name(d, w)}, {K}×{T:,} steps)",
+                        "metric": "success",
+                        "kind": "mcnemar",
+                        **paired(
+                            g, {"method": "persistent", "length": T}, {"method": m, "length": T}, "success"
+                        ),
+                    }
+                )
+    return out
+
+
+def labels_at_convergence(axis_found: pd.DataFrame, pilot: pd.DataFrame, K: int, lengths) -> pd.DataFrame:
+    """Each claim's label per setting: its label at the converged length where trajectory 1 converged
+    at a length on the compute axis, else "not tested at convergence" with the pilot's evidence and
+    the labels along the compute axis (``axis_found``: ``claims.conclusions`` per claim, setting
+    and budget)."""
+    rows = []
+    for (claim, setting), g in axis_found.groupby(["claim", "setting"], sort=False):
+        p = pilot[[setting_name(d, w) == setting for d, w in zip(pilot.distribution, pilot.width)]]
+        chosen = p[p.chosen].length.tolist()
+        along = "; ".join(f"{b}: {s}" for b, s in zip(g.budget, g.status))
+        if chosen and chosen[0] in lengths:
+            at = g[g.budget == f"{K}×{chosen[0]:,}"].iloc[0]
+            rows.append(
+                {
+                    "claim": claim,
+                    "setting": setting,
+                    "status": at.status,
+                    "at": at.budget,
+                    "why": at.why,
+                    "along the axis": along,
+                }
+            )
+            continue
+        rates = ", ".join(f"{r:.3f}" for r in p.success)
+        why = (
+            f"trajectory 1 converged only at {chosen[0]:,} steps, beyond the axis"
+            if chosen
+            else f"trajectory 1 kept improving up to {int(p.length.max()):,} steps (success {rates})"
+        )
+        rows.append(
+            {
+                "claim": claim,
+                "setting": setting,
+                "status": "not tested at convergence",
+                "at": "",
+                "why": why,
+                "along the axis": along,
+            }
+        )
+    return pd.DataFrame(rows)
