@@ -85,6 +85,7 @@ PARAMETERS = {
     "K": _int,
     "seeds": _int,
     "secondary_seeds": _int,
+    "max_seeds": _int,
     "tuning_seeds": _int,
     "pilot_epochs": _items(int, checks.integer),
     "margin": _positive,
@@ -300,6 +301,7 @@ class LeNetConfig(RunsOn, TrainsNetworks, NotebookConfig):
     experiment: ClassVar[str] = "03_lenet"
     dataset: str = "auto"
     seeds: int | None = None
+    max_seeds: int | None = None
     secondary_seeds: int | None = None
     tuning_seeds: int | None = None
     pilot_epochs: tuple[int, ...] | None = None

@@ -92,21 +92,23 @@ def epochs(
     engine: Engine,
     dataset: str,
     num_classes: int,
+    name: str = "pilot",
 ) -> EpochPilot:
     """Single plain runs (K = 1) of every length in ``candidates`` per model (``cells``: its cell at
     what the learning-rate pilot chose), on ``seeds``; E per model by ``selection.choose_epochs``
-    with ``margin``. Writes ``pilot.csv`` and a figure ``pilot-<model>.png`` per model into ``exp``'s
-    folder; raises if a pilot job did not finish."""
+    with ``margin``. Writes ``<name>.csv`` and a figure ``<name>-<model>.png`` per model into ``exp``'s
+    folder (``name`` tells apart the pilots of one notebook, e.g. one per init); raises if a pilot
+    job did not finish."""
     pilot = [
         ("longer", f"E={n}", replace(c.with_training(num_epochs=n), K=1, penalty=None))
         for c in cells.values()
         for n in candidates
     ]
-    runs, _ = grid.run_cells(exp, pilot, seeds, engine, name="pilot_runs")
+    runs, _ = grid.run_cells(exp, pilot, seeds, engine, name=f"{name}_runs")
     if (runs.status != "ok").any():
         raise RuntimeError(
             f"{int((runs.status != 'ok').sum())} pilot runs did not finish (status "
-            f"{sorted(set(runs.status) - {'ok'})}, rows in {exp.root / 'pilot_runs.csv'}): a diverged "
+            f"{sorted(set(runs.status) - {'ok'})}, rows in {exp.root / (name + '_runs.csv')}): a diverged "
             f"plain run means the learning rate is too large; a failed one resumes on a rerun"
         )
     E, converged, tables = {}, {}, []
@@ -120,10 +122,10 @@ def epochs(
         )
         plots.save(
             plots.pilot(of, E[m], f"Pilot: trajectory 1 of {m} on {dataset}, seeds {list(seeds)}{verdict}"),
-            exp.root / f"pilot-{m}.png",
+            exp.root / f"{name}-{m}.png",
         )
     table = pd.concat(tables, ignore_index=True)
-    store.write_csv(exp.root / "pilot.csv", table)
+    store.write_csv(exp.root / f"{name}.csv", table)
     at_E = table[table.chosen].set_index("model").val_acc
     learns = {m: bool(at_E[m] > 1 / num_classes + 0.05) for m in cells}
     return EpochPilot(E, converged, learns, table, runs)

@@ -1,0 +1,152 @@
+"""The README's result tables, written from the result files by code, so that no number in them can
+disagree with its CSV: ``python -m pnlib readme`` rewrites every block between
+``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; ``--check`` only says which differ
+(``tests/test_readme.py`` runs it on the committed README and results)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pnlib.base import store
+
+NOTEBOOKS = {"01_method": "01 · 2-D surface", "02_bad_minima": "02 · bad minima", "03_lenet": "03 · LeNet-5"}
+
+
+def _read(root: Path, *parts: str) -> pd.DataFrame | None:
+    path = root.joinpath(*parts)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.exists() else None
+
+
+def _num(x: float, signed: bool = True) -> str:
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def _key_row(rows: pd.DataFrame) -> pd.Series | None:
+    """The comparison a claim's line quotes: against restarts where it has one (the selected
+    solution first), else its first comparison that tests something."""
+    live = rows[(rows.verdict != "identical") & (rows.get("repeats", "").fillna("") == "")]
+    if not len(live):
+        return None
+    restarts = live[live.comparison.str.contains("− restarts")]
+    return (restarts if len(restarts) else live).iloc[0]
+
+
+def _estimate(row: pd.Series | None) -> str:
+    if row is None:
+        return "(every comparison identical)"
+    return (
+        f"{row.comparison}: {_num(row.estimate)} [{_num(row.ci_low)}, {_num(row.ci_high)}], "
+        f"{row.verdict}, n = {int(row.n_seeds)}"
+    )
+
+
+def labels_table(root: Path) -> str:
+    """Claim × setting → label, with the quoted comparison (estimate, Holm-level interval, verdict,
+    runs or seeds), for notebooks 01–03."""
+    lines = [
+        "| notebook | claim | setting | label | key comparison (estimate [interval], verdict, n) |",
+        "|---|---|---|---|---|",
+    ]
+    for stem, name in NOTEBOOKS.items():
+        verdicts = _read(root, stem, "verdicts.csv")
+        found = _read(root, stem, "labels.csv")
+        kink = _read(root, stem, "kink_labels.csv")
+        if verdicts is None or found is None:
+            lines.append(f"| {name} | (not run yet) | | | |")
+            continue
+        tables = [found] + ([kink] if kink is not None else [])
+        for t in tables:
+            for r in t.itertuples():
+                setting = getattr(r, "setting", "") or ""
+                rows = verdicts[verdicts.claim == r.claim]
+                if setting and "setting" in rows:
+                    rows = rows[rows.setting == setting]
+                at = getattr(r, "at", "") or ""
+                if "budget" in rows and rows.budget.notna().any():
+                    rows = rows[rows.budget == (at or rows.budget.iloc[-1])]
+                label = r.status + (f" at {at} steps" if at else "")
+                lines.append(
+                    f"| {name} | {r.claim} | {setting} | **{label}** | {_estimate(_key_row(rows))} |"
+                )
+    return "\n".join(lines)
+
+
+def kink_table(root: Path) -> str:
+    """The kink's success rates along the compute axis (method × total steps) per setting."""
+    t = _read(root, "02_bad_minima", "kink.csv")
+    if t is None:
+        return "(not run yet)"
+    t = t[t.part == "compute axis"]
+    lines = [
+        "| setting | method | " + " | ".join(f"{int(b):,} steps" for b in sorted(t.budget.unique())) + " |"
+    ]
+    lines.append("|---|---|" + "---|" * t.budget.nunique())
+    for (setting, method), g in t.groupby(["setting", "method"], sort=False):
+        by = g.set_index("budget")
+        cells = [
+            f"{by.rate[b]:.3f} [{by.ci_low[b]:.3f}, {by.ci_high[b]:.3f}]" if b in by.index else ""
+            for b in sorted(t.budget.unique())
+        ]
+        lines.append(f"| {setting} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def failures_table(root: Path) -> str:
+    t = _read(root, "02_bad_minima", "kink_failures.csv")
+    if t is None:
+        return "(not run yet)"
+    lines = [
+        "| setting | steps | failed runs | still falling | median gradient norm | negative curvature (sample) | the failures are |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {r['distribution']}, w={r['width']} | {int(r['steps']):,} | {int(r['failed'])} of {int(r['of'])} | "
+            f"{r['still falling']:.2f} | {r['median gradient norm']:.1e} | "
+            f"{r['negative curvature']:.2f} of {int(r['with a Hessian'])} | {r['kind']} |"
+        )
+    return "\n".join(lines)
+
+
+def power_table(root: Path) -> str:
+    t = _read(root, "03_lenet", "power.csv")
+    if t is None:
+        return "(not run yet)"
+    lines = [
+        "| family | sd of paired differences (tuning) | comparisons m | seeds needed |",
+        "|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {r['family']} | {r['sd of paired differences']:.4f} | {int(r['comparisons (m)'])} | "
+            f"{int(r['seeds needed'])} |"
+        )
+    return "\n".join(lines)
+
+
+BLOCKS = {"labels": labels_table, "kink": kink_table, "kink-failures": failures_table, "power": power_table}
+
+
+def update(readme: Path, root: Path | None = None, check: bool = False) -> list[str]:
+    """Rewrite every results block of ``readme`` from the result files under ``root`` (default: the
+    results folder); return the names of the blocks that differed (``check``: leave the file)."""
+    root = root or store.results_root()
+    text = readme.read_text()
+    changed = []
+
+    def fill(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in BLOCKS:
+            raise ValueError(f"README block {name!r} is unknown; the blocks are {sorted(BLOCKS)}")
+        body = BLOCKS[name](root)
+        if m.group(2).strip() != body.strip():
+            changed.append(name)
+        return f"<!-- results:{name} -->\n{body}\n<!-- /results:{name} -->"
+
+    new = re.sub(r"<!-- results:([\w-]+) -->\n(.*?)<!-- /results:\1 -->", fill, text, flags=re.S)
+    if changed and not check:
+        store.atomic_write_bytes(readme, new.encode())
+    return changed
