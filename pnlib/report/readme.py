@@ -77,7 +77,7 @@ def labels_table(root: Path) -> str:
 def kink_table(root: Path) -> str:
     """The kink's success rates along the compute axis (method × total steps) per setting."""
     t = _read(root, "02_bad_minima", "kink.csv")
-    if t is None:
+    if t is None or "budget" not in t:
         return "(not run yet)"
     t = t[t.part == "compute axis"]
     lines = [
@@ -113,7 +113,7 @@ def failures_table(root: Path) -> str:
 
 def power_table(root: Path) -> str:
     t = _read(root, "03_lenet", "power.csv")
-    if t is None:
+    if t is None or "seeds needed" not in t:
         return "(not run yet)"
     lines = [
         "| family | sd of paired differences (tuning) | comparisons m | seeds needed |",
@@ -127,7 +127,65 @@ def power_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"labels": labels_table, "kink": kink_table, "kink-failures": failures_table, "power": power_table}
+def toy_table(root: Path) -> str:
+    t = _read(root, "01_method", "toy.csv")
+    if t is None:
+        return "(not run yet)"
+    lines = [
+        "| method | θ₀ | distinct minima per θ₀ | share of θ₀ that found the deepest well |",
+        "|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {r['method']} | {int(r['theta0']):,} | {r['distinct_minima']:.2f} | "
+            f"{r['found_deepest']:.3f} [{r['deepest_ci_low']:.3f}, {r['deepest_ci_high']:.3f}] |"
+        )
+    return "\n".join(lines)
+
+
+def teacher_student_table(root: Path) -> str:
+    t = _read(root, "02_bad_minima", "teacher_student.csv")
+    if t is None:
+        return "(not run yet)"
+    lines = [
+        "| k | method | runs | bad-run rate [Wilson 95%] | capped | mean steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {int(r['k'])} | {r['method']} | {int(r['runs']):,} | {r['rate']:.3f} [{r['ci_low']:.3f}, "
+            f"{r['ci_high']:.3f}] | {int(r['undecided'])} | {r['mean steps']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def lenet_table(root: Path) -> str:
+    t = _read(root, "03_lenet", "comparison.csv")
+    if t is None:
+        return "(not run yet)"
+    lines = [
+        "| init | method | mode | selection | seeds | epochs | test accuracy (mean ± sd) | − trajectory 1 [95%] | diverged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in t.iterrows():
+        lines.append(
+            f"| {r['init']} | {r['method']} | {r['mode'] if isinstance(r['mode'], str) else ''} | "
+            f"{r['selection'] if isinstance(r['selection'], str) else ''} | {int(r['seeds'])} | {int(r['epochs'])} | "
+            f"{r['test_acc_mean']:.3f} ± {r['test_acc_std']:.3f} | {_num(r['diff_vs_traj1'])} "
+            f"[{_num(r['diff_ci_low'])}, {_num(r['diff_ci_high'])}] | {int(r['diverged'])} |"
+        )
+    return "\n".join(lines)
+
+
+BLOCKS = {
+    "labels": labels_table,
+    "toy": toy_table,
+    "kink": kink_table,
+    "kink-failures": failures_table,
+    "teacher-student": teacher_student_table,
+    "power": power_table,
+    "lenet": lenet_table,
+}
 
 
 def update(readme: Path, root: Path | None = None, check: bool = False) -> list[str]:
