@@ -210,9 +210,15 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
     cfg = profiles.config_for("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
     calls = []
-    monkeypatch.setattr(
-        executors, "starmap", lambda jobs, workers: calls.append(len(jobs)) or [f(**kw) for f, kw in jobs]
-    )
+
+    def starmap(jobs, workers, on_result):
+        calls.append(len(jobs))
+        out = [f(**kw) for f, kw in jobs]
+        for i, t in enumerate(out):
+            on_result(i, t)
+        return out
+
+    monkeypatch.setattr(executors, "starmap", starmap)
     parts = {
         "a": (["a"], [(_count_rows, dict(n=2, tag="a1")), (_count_rows, dict(n=1, tag="a2"))]),
         "b": (["b"], [(_count_rows, dict(n=3, tag="b"))]),
@@ -224,3 +230,32 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     assert calls == [3, 0]
     parts["b"] = (["b", 2], [(_count_rows, dict(n=1, tag="b2"))])
     assert profiles.cached_jobs(cfg, parts).tag.tolist() == ["a1", "a1", "a2", "b2"] and calls == [3, 0, 1]
+
+
+def test_an_interrupted_cached_jobs_keeps_every_part_whose_jobs_finished(tmp_path, monkeypatch):
+    from pnlib.experiments import executors
+
+    monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
+    cfg = profiles.config_for("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
+    parts = {
+        "a": (["a"], [(_count_rows, dict(n=2, tag="a"))]),
+        "b": (["b"], [(_count_rows, dict(n=1, tag="b"))]),
+    }
+
+    def killed_after_the_first(jobs, workers, on_result):
+        f, kw = jobs[0]
+        on_result(0, f(**kw))
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(executors, "starmap", killed_after_the_first)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        profiles.cached_jobs(cfg, parts)
+    calls = []
+
+    def starmap(jobs, workers, on_result):
+        calls.append(len(jobs))
+        for i, (f, kw) in enumerate(jobs):
+            on_result(i, f(**kw))
+
+    monkeypatch.setattr(executors, "starmap", starmap)
+    assert profiles.cached_jobs(cfg, parts).tag.tolist() == ["a", "a", "b"] and calls == [1]

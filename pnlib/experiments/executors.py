@@ -86,10 +86,12 @@ def run(
     describe: Callable = lambda job, result: str(job),
     folder: str = "submitit",
     log=print,
+    on_result: Callable | None = None,
 ) -> list:
     """``fn(job)`` for every job, in the order of ``jobs``, on ``engine``. ``in_process``: what runs
     a job when the jobs run in this process (one local worker), e.g. on data already in memory.
-    ``describe(job, result)`` is the job's log line; ``folder`` holds submitit's logs and pickles."""
+    ``describe(job, result)`` is the job's log line; ``folder`` holds submitit's logs and pickles;
+    ``on_result(i, result)`` is called as each job finishes (to keep it before the others end)."""
     if not jobs:
         return []
     results: dict[int, object] = {}
@@ -97,6 +99,8 @@ def run(
 
     def done(i: int, result) -> None:
         results[i] = result
+        if on_result is not None:
+            on_result(i, result)
         log(f"done {i + 1}/{len(jobs)}: {describe(jobs[i], result)}")
         bar.update()
 
@@ -139,11 +143,14 @@ def call(job: tuple) -> object:
     return fn(**kwargs)
 
 
-def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int = 1) -> list:
+def starmap(
+    jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int = 1, on_result: Callable | None = None
+) -> list:
     """``fn(**kwargs)`` for each ``(fn, kwargs)`` of ``jobs``, in order, on ``workers`` local processes
     of ``threads`` torch threads each (``"auto"``: as many as the cores hold); with one worker, in
-    this process at ``threads`` threads, restored after. A lost worker stops the map with an error (what finished
-    before it is the caller's to keep, e.g. in a cache)."""
+    this process at ``threads`` threads, restored after. A lost worker stops the map with an error
+    (what finished before it is the caller's to keep: ``on_result(i, result)`` sees each job as it
+    finishes, e.g. to write it to a cache)."""
 
     def lost(job, reason):
         raise RuntimeError(
@@ -158,6 +165,7 @@ def starmap(jobs: list[tuple[Callable, dict]], workers="auto", *, threads: int =
         in_process=call,
         on_lost=lost,
         log=lambda line: None,
+        on_result=on_result,
     )
 
 

@@ -56,20 +56,32 @@ def cached_jobs(cfg, parts: dict[str, tuple[object, list[tuple]]]) -> pd.DataFra
     """Several ``cached`` parts at once, each ``name: (chunk, jobs)``, a part being the concatenation of
     its jobs' tables (a job is ``(fn, kwargs)``, ``fn`` a module-level function). The jobs of every part
     not on disk run together on ``cfg.workers`` processes of one thread (``executors.starmap``); the
-    batched programs give the same numbers with one thread or two (tested). All parts, concatenated."""
+    batched programs give the same numbers with one thread or two (tested). A part is written as
+    soon as its last job finishes, so an interrupted run keeps every finished part. All parts,
+    concatenated."""
     todo = [
         (name, job)
         for name, (chunk, jobs) in parts.items()
         if not store.is_cached(*_part(cfg, name, chunk))
         for job in jobs
     ]
-    done = executors.starmap([job for _, job in todo], cfg.workers)
-    fresh = {
-        name: pd.concat([t for (n, _), t in zip(todo, done) if n == name], ignore_index=True)
-        for name, _ in todo
-    }
+    owed = {name: sum(n == name for n, _ in todo) for name, _ in todo}
+    got: dict[str, dict[int, pd.DataFrame]] = {}
+
+    def keep(i: int, table: pd.DataFrame) -> None:
+        name = todo[i][0]
+        got.setdefault(name, {})[i] = table
+        if len(got[name]) == owed[name]:
+            tables = [got[name][j] for j in sorted(got[name])]
+            cached(cfg, name, parts[name][0], lambda: pd.concat(tables, ignore_index=True))
+
+    executors.starmap([job for _, job in todo], cfg.workers, on_result=keep)
+
+    def missing(name):
+        raise RuntimeError(f"part {name} was not computed: rerun the cell")
+
     return pd.concat(
-        [cached(cfg, name, chunk, lambda name=name: fresh[name]) for name, (chunk, _) in parts.items()],
+        [cached(cfg, name, chunk, lambda name=name: missing(name)) for name, (chunk, _) in parts.items()],
         ignore_index=True,
     )
 
