@@ -290,6 +290,7 @@ def test_a_claim_is_labelled_per_setting():
     ]
     v = claims.verdict_table(s, fam, margin=0.005)
     assert v.repeats.tolist() == ["", v.comparison[0]]  # the same numbers: counted once
+    assert (v.ci_low[1], v.p_holm[1], v.verdict[1]) == (v.ci_low[0], v.p_holm[0], v.verdict[0])
     found = claims.conclusions(v, converged={"A": True, "B": False}).set_index("setting")
     assert found.status.to_dict() == {"A": "supported", "B": "not tested"}
     assert "did not converge" in found.why["B"]

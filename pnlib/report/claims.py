@@ -175,14 +175,16 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
     least one worse), ``no difference`` (every one equivalent), ``mixed`` (some better, not all),
     ``underpowered`` (otherwise, when an inconclusive comparison had fewer seeds than the power
     analysis asked for: column ``powered`` false) or ``open`` (otherwise); ``identical``
-    comparisons test nothing and count as inconclusive. ``distinct`` counts the comparisons that
-    are not repeats of another (same numbers on both sides)."""
+    comparisons test nothing and count as inconclusive. A repeat of another comparison's numbers
+    (``repeats``) is not counted again: the tallies and ``distinct`` count the distinct ones."""
     counts = ("better", "worse", "equivalent", "inconclusive", "identical")
     by = ["claim"] + [c for c in ("setting", "budget") if c in verdicts]
     rows = []
-    for key, g in verdicts.groupby(by, sort=False) if len(verdicts) else ():
+    for key, everything in verdicts.groupby(by, sort=False) if len(verdicts) else ():
         key = key if isinstance(key, tuple) else (key,)
         claim, setting = key[0], key[1] if len(key) > 1 else None
+        repeat = everything.get("repeats", pd.Series("", index=everything.index)).fillna("") != ""
+        g = everything[~repeat]  # a repeat of another comparison's numbers is counted once
         v = g.verdict
         ok = _gate(converged, claim, setting)
         lost = int(g.get("diverged_a", 0).sum() + g.get("diverged_b", 0).sum()) if "diverged_a" in g else 0
@@ -211,7 +213,7 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
             if short.any()
             else "open"
         )
-        distinct = int((g.get("repeats", pd.Series("", index=g.index)).fillna("") == "").sum())
+        distinct = len(g)
         rows.append(
             {
                 **dict(zip(by, key)),
@@ -219,9 +221,10 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
                 "why": why,
                 **{k: int((v == k).sum()) for k in counts},
                 "distinct": distinct,
+                "repeats": int(repeat.sum()),
             }
         )
-    return pd.DataFrame(rows, columns=[*by, "status", "why", *counts, "distinct"])
+    return pd.DataFrame(rows, columns=[*by, "status", "why", *counts, "distinct", "repeats"])
 
 
 def is_ensemble(spec: dict) -> bool:
@@ -323,13 +326,10 @@ def report(
             for k in ("better", "worse", "equivalent", "inconclusive", "identical")
             if getattr(r, k) or k != "identical"
         )
-        n = r.better + r.worse + r.equivalent + r.inconclusive + r.identical
         repeats = (
-            (
-                f"; {n - r.distinct} of its {n} comparisons repeat the numbers of another (e.g. every baseline "
-                f"at the same accuracy): {r.distinct} distinct"
-            )
-            if r.distinct < n
+            f"; {r.repeats} more repeat the numbers of one of these (e.g. every baseline at the same "
+            f"accuracy) and are counted once"
+            if r.repeats
             else ""
         )
         label, why = r.status.upper(), r.why

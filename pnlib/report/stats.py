@@ -135,7 +135,8 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
       least of all that two methods are equivalent;
     * ``repeats`` names the earlier comparison of the same claim with the very same numbers on both
       sides (a baseline identical to another by construction, e.g. deterministic descent's longer
-      run and trajectory 1): it is shown with that comparison's verdict but counted once.
+      run and trajectory 1): it is shown with that comparison's verdict, adjusted p and interval,
+      but counted once.
 
     ``identical`` comparisons and repeats are left out of the Holm families, so they do not dilute
     the others. The interval is given at the level Holm's procedure used for the comparison's
@@ -147,11 +148,12 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
     arrays = [(np.asarray(c["a"], dtype=float), np.asarray(c["b"], dtype=float)) for c in comparisons]
     same = [len(a) > 0 and bool(np.array_equal(a, b, equal_nan=True)) for a, b in arrays]
     first: dict = {}
-    repeats = []
+    repeats, origin = [], []  # the comparison each repeats (its name and index), "" / itself if none
     for i, (c, (a, b)) in enumerate(zip(comparisons, arrays)):
         key = (c["claim"], c.get("kind", "t"), a.tobytes(), b.tobytes())
-        repeats.append(first.get(key, ""))
-        first.setdefault(key, c["comparison"])
+        j = first.setdefault(key, i)
+        repeats.append(comparisons[j]["comparison"] if j != i else "")
+        origin.append(j)
     tests = [(paired_t if c.get("kind", "t") == "t" else mcnemar)(c["a"], c["b"]) for c in comparisons]
     p = np.array([t[1] for t in tests])
     p_equiv = np.array([t[4](margin) for t in tests])
@@ -166,6 +168,8 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
             continue
         p_holm[live], p_equiv_holm[live] = holm(p[live]), holm(p_equiv[live])
         level[live[np.argsort(p[live], kind="stable")]] = alpha / (len(live) - np.arange(len(live)))
+    for i, j in enumerate(origin):  # a repeat is the same test: its adjusted p and interval level
+        p_holm[i], p_equiv_holm[i], level[i] = p_holm[j], p_equiv_holm[j], level[j]
     rows, by_name = [], {}
     for i, (c, (est, _, interval, n, _)) in enumerate(zip(comparisons, tests)):
         lo, hi = interval(1 - level[i])
