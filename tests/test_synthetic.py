@@ -302,12 +302,14 @@ def test_the_kink_pilot_chooses_the_first_length_whose_doubling_gains_less_than_
     from pnlib.base import labels
     from pnlib.synthetic import kink
 
-    rates = {100: 0.2, 200: 0.5, 400: 0.51, 800: 0.9}  # converged at 200 by the rule, though it moves later
+    rates = {100: 0.2, 200: 0.5, 400: 0.51, 800: 0.9, 1600: 0.91}  # a plateau at 200-400, a late rise
     rows = [
         {"method": labels.TRAJECTORY_1, "distribution": "d", "width": 4, "length": n, "success": i < 100 * r}
         for n, r in rates.items()
         for i in range(100)
     ]
     t = kink.pilot_table(pd.DataFrame(rows), margin=0.02)
-    assert t[t.chosen].length.tolist() == [200]
-    assert t.gain_from_doubling.round(2).tolist()[:3] == [0.3, 0.01, 0.39]
+    assert t[t.chosen].length.tolist() == [800]  # not 200: the doubling from 400 still gains 0.39
+    assert t.gain_from_doubling.round(2).tolist()[:4] == [0.3, 0.01, 0.39, 0.01]
+    late = pd.DataFrame(rows).query("length < 1600")  # without the last point nothing converges
+    assert not kink.pilot_table(late, margin=0.02).chosen.any()

@@ -158,7 +158,9 @@ def penalised_job(
 
 def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
     """Trajectory 1's success rate at each length of the doubling pilot, per setting, the gain from
-    doubling it and the converged length: the smallest whose doubling gains less than ``margin``."""
+    doubling it and the converged length: the smallest whose doubling, and every later doubling the
+    pilot measured, gains less than ``margin`` (a plateau before a late rise is not convergence; the
+    rule of ``selection.choose_epochs``)."""
     t1 = axis[axis.method == labels.TRAJECTORY_1]
     out = (
         t1.groupby(["distribution", "width", "length"], sort=False)
@@ -166,31 +168,41 @@ def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
         .rename("success")
         .reset_index()
     )
-    out["gain_from_doubling"] = out.groupby(["distribution", "width"]).success.shift(-1) - out.success
-    out["converged"] = out.gain_from_doubling < margin
+    gain = out.groupby(["distribution", "width"]).success.shift(-1) - out.success
+    out["gain_from_doubling"] = gain
+    worst_after = gain.fillna(-np.inf)[::-1].groupby([out.distribution[::-1], out.width[::-1]]).cummax()[::-1]
+    out["converged"] = gain.notna() & (worst_after < margin)
     first = out[out.converged].groupby(["distribution", "width"]).length.min()
     out["chosen"] = [first.get((d, w)) == n for d, w, n in zip(out.distribution, out.width, out.length)]
     return out
 
 
-def failures(axis: pd.DataFrame, success_mse: float, falling: float = 0.01) -> pd.DataFrame:
-    """What trajectory 1's failed runs are at the pilot's end, per setting: how many failed, the share
-    whose loss still fell by more than ``falling`` over the last doubling, the median gradient norm,
-    and among those with a Hessian, the share with negative curvature (smallest eigenvalue below
-    −1e−6). ``kind``: ``plateaus`` when most still fall, else ``saddles`` when most curve down, else
-    ``minima``."""
-    end = axis[(axis.method == labels.TRAJECTORY_1) & axis.grad_norm.notna()]
+def failures(axis: pd.DataFrame, success_mse: float, margin: float, falling: float = 0.01) -> pd.DataFrame:
+    """What trajectory 1's failed runs are at the pilot's end, per setting: how many failed; how many
+    of the runs that had failed at the previous length succeeded by the end (escaped); the share of
+    the failed whose loss still fell by more than ``falling`` over the last doubling; the median
+    gradient norm; and among the sampled runs with a Hessian, the share with negative curvature
+    (smallest eigenvalue below −1e−6). ``kind``: ``plateaus`` where trajectory 1 has not converged
+    by the pilot rule (runs still escape: the failures are slow, not final), else ``saddles`` where
+    most sampled failures curve down, else ``minima`` (stationary, no escape, no descent direction
+    seen)."""
+    t1 = axis[axis.method == labels.TRAJECTORY_1]
+    pilot = pilot_table(axis, margin)
     rows = []
-    for (d, w), g in end.groupby(["distribution", "width"], sort=False):
-        bad = g[g.best_loss >= success_mse]
+    for (d, w), g in t1.groupby(["distribution", "width"], sort=False):
+        end_len = int(g.length.max())
+        end = g[g.length == end_len].set_index("run")
+        before = g[g.length == end_len // 2].set_index("run").best_loss
+        bad = end[end.best_loss >= success_mse]
+        was_bad = before[before >= success_mse].index
         eig = bad.min_hessian_eig.dropna()
-        still = float((bad.fall_last_doubling > falling).mean()) if len(bad) else float("nan")
+        converged = bool(pilot[(pilot.distribution == d) & (pilot.width == w)].converged.any())
         neg = float((eig < -1e-6).mean()) if len(eig) else float("nan")
         kind = (
             "none failed"
             if not len(bad)
             else "plateaus"
-            if still > 0.5
+            if not converged
             else "saddles"
             if neg > 0.5
             else "minima"
@@ -199,10 +211,14 @@ def failures(axis: pd.DataFrame, success_mse: float, falling: float = 0.01) -> p
             {
                 "distribution": d,
                 "width": w,
-                "steps": int(g.length.iloc[0]),
+                "steps": end_len,
                 "failed": len(bad),
-                "of": len(g),
-                "still falling": still,
+                "of": len(end),
+                "escaped in the last doubling": int((end.loc[was_bad].best_loss < success_mse).sum()),
+                "failed before it": len(was_bad),
+                "still falling": float((bad.fall_last_doubling > falling).mean())
+                if len(bad)
+                else float("nan"),
                 "median gradient norm": float(bad.grad_norm.median()) if len(bad) else float("nan"),
                 "with a Hessian": len(eig),
                 "negative curvature": neg,
