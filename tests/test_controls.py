@@ -294,3 +294,13 @@ def test_a_claim_is_labelled_per_setting():
     found = claims.conclusions(v, converged={"A": True, "B": False}).set_index("setting")
     assert found.status.to_dict() == {"A": "supported", "B": "not tested"}
     assert "did not converge" in found.why["B"]
+
+
+def test_claims_without_a_budget_are_labelled_beside_claims_with_one():
+    s = summary_rows({"trajectory 1": [0.5, 0.6, 0.7, 0.5], "persistent": [0.6, 0.71, 0.8, 0.62]})
+    side = claims.side("default", "persistent", "full"), [claims.side("default", "trajectory 1")]
+    v = claims.verdict_table(s, claims.family("axis", *side, setting="A"), margin=0.005).assign(budget="3×2")
+    v = pd.concat([v, claims.verdict_table(s, claims.family("plain", *side, setting="k=6"), margin=0.005)])
+    found = claims.conclusions(v[v.claim == "plain"], converged={"k=6": True})
+    assert found.claim.tolist() == ["plain"] and found.status.tolist() == ["supported"]
+    assert len(claims.conclusions(v, converged=True)) == 2

@@ -178,9 +178,9 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
     comparisons test nothing and count as inconclusive. A repeat of another comparison's numbers
     (``repeats``) is not counted again: the tallies and ``distinct`` count the distinct ones."""
     counts = ("better", "worse", "equivalent", "inconclusive", "identical")
-    by = ["claim"] + [c for c in ("setting", "budget") if c in verdicts]
+    by = ["claim"] + [c for c in ("setting", "budget") if c in verdicts and verdicts[c].notna().any()]
     rows = []
-    for key, everything in verdicts.groupby(by, sort=False) if len(verdicts) else ():
+    for key, everything in verdicts.groupby(by, sort=False, dropna=False) if len(verdicts) else ():
         key = key if isinstance(key, tuple) else (key,)
         claim, setting = key[0], key[1] if len(key) > 1 else None
         repeat = everything.get("repeats", pd.Series("", index=everything.index)).fillna("") != ""
@@ -335,7 +335,7 @@ def report(
         label, why = r.status.upper(), r.why
         if why.startswith("not tested at convergence: "):  # the label says it; the reason follows
             label, why = "NOT TESTED AT CONVERGENCE", why.removeprefix("not tested at convergence: ")
-        keys = {k: getattr(r, k) for k in ("setting", "budget") if k in found}
+        keys = {k: getattr(r, k) for k in ("setting", "budget") if k in found and pd.notna(getattr(r, k))}
         where = f" [{', '.join(str(x) for x in keys.values())}]" if keys else ""
         print(f"- {r.claim}{where}: {label}" + (f" ({why})" if why else "") + f" ({tally}{repeats})")
         mine = verdicts[verdicts.claim == r.claim]
