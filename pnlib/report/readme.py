@@ -59,17 +59,21 @@ def labels_table(root: Path) -> str:
             continue
         tables = [found] + ([kink] if kink is not None else [])
         for t in tables:
-            for r in t.itertuples():
-                setting = getattr(r, "setting", "") or ""
-                rows = verdicts[verdicts.claim == r.claim]
-                if setting and "setting" in rows:
-                    rows = rows[rows.setting == setting]
-                at = getattr(r, "at", "") or ""
+            for _, r in t.iterrows():
+                text = {
+                    k: (r[k] if isinstance(r.get(k), str) else "")
+                    for k in ("setting", "at", "along the axis")
+                }
+                rows = verdicts[verdicts.claim == r["claim"]]
+                if text["setting"] and "setting" in rows:
+                    rows = rows[rows.setting == text["setting"]]
                 if "budget" in rows and rows.budget.notna().any():
-                    rows = rows[rows.budget == (at or rows.budget.iloc[-1])]
-                label = r.status + (f" at {at} steps" if at else "")
+                    rows = rows[rows.budget == (text["at"] or rows.budget.iloc[-1])]
+                label = f"**{r['status']}" + (f" at {text['at']} steps**" if text["at"] else "**")
+                if text["along the axis"] and not text["at"]:
+                    label += f" (along the compute axis: {text['along the axis']})"
                 lines.append(
-                    f"| {name} | {r.claim} | {setting} | **{label}** | {_estimate(_key_row(rows))} |"
+                    f"| {name} | {r['claim']} | {text['setting']} | {label} | {_estimate(_key_row(rows))} |"
                 )
     return "\n".join(lines)
 
