@@ -126,3 +126,16 @@ def test_equivalence_is_holm_adjusted_on_its_own_p_values():
 def test_mcnemar_with_no_pair_names_the_problem():
     with pytest.raises(ValueError, match="no pair"):
         stats.mcnemar(np.array([], dtype=bool), np.array([], dtype=bool))
+
+
+@pytest.mark.parametrize(
+    "wins,losses,n", [(30, 0, 100), (12, 4, 500), (47, 30, 500), (5, 5, 50), (9, 2, 200)]
+)
+def test_the_mcnemar_interval_excludes_zero_exactly_when_the_exact_test_rejects(wins, losses, n):
+    a = np.array([True] * wins + [False] * losses + [True] * (n - wins - losses))
+    b = np.array([False] * wins + [True] * losses + [True] * (n - wins - losses))
+    est, p, interval, _, _ = stats.mcnemar(a, b)
+    for level in (0.95, 0.99, 0.995):
+        lo, hi = interval(level)
+        assert lo <= est <= hi
+        assert (lo > 0 or hi < 0) == (p < 1 - level), (level, p, lo, hi)

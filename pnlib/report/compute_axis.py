@@ -43,6 +43,9 @@ def figure(rates: pd.DataFrame, settings: list[str], title: str, ylabel: str, nc
                 label=name,
             )
         ax.set_xscale("log", base=2)
+        ticks = sorted(sub.budget.unique())
+        ax.set_xticks(ticks, [f"{t / 1000:g}k" for t in ticks], fontsize="small")
+        ax.minorticks_off()
         ax.set(title=setting, xlabel="total Adam steps", ylabel=ylabel, ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(settings) :]:

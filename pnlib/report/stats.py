@@ -90,8 +90,10 @@ def paired_t(a, b):
 
 def mcnemar(a, b):
     """Paired binary outcomes (a and b succeed or fail on the same runs): the difference in success
-    rates, McNemar's exact p (binomial on the discordant pairs), a Wald interval of the paired
-    difference and the two one-sided z-tests of equivalence."""
+    rates, McNemar's exact p (binomial on the discordant pairs), the interval of the paired
+    difference that inverts that exact test (Clopper–Pearson on the discordant pairs' split, scaled
+    by their share: it excludes 0 exactly when the test rejects at its level), and the two one-sided
+    z-tests of equivalence."""
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     n = len(a)
     if n == 0:
@@ -105,8 +107,11 @@ def mcnemar(a, b):
     se = np.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 0.0)) / n
 
     def interval(level):
-        z = stats.norm.ppf(0.5 + level / 2)
-        return float(est - z * se), float(est + z * se)
+        discordant = only_a + only_b
+        if not discordant:
+            return 0.0, 0.0
+        ci = stats.binomtest(only_a, discordant).proportion_ci(level, method="exact")
+        return float(discordant / n * (2 * ci.low - 1)), float(discordant / n * (2 * ci.high - 1))
 
     def tost(margin):
         if se == 0:
