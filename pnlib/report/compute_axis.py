@@ -20,15 +20,16 @@ STYLE = {
 
 def figure(rates: pd.DataFrame, settings: list[str], title: str, ylabel: str, ncols: int = 2):
     """``rates``: one row per (setting, method, budget) with ``rate``, ``ci_low``, ``ci_high`` and the
-    total steps ``budget``; trajectory 1's rows are the pilot (its steps are its budget), so the
-    longer run is that curve read at K × T and is not drawn twice. One panel per setting, a log₂
+    total steps ``budget``; trajectory 1's rows are the pilot (its steps are its budget) and the
+    longer run is the same run read at K × T, so both are drawn as one curve. One panel per setting, a log₂
     step axis, a shared legend below the panels."""
     nrows = -(-len(settings) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.4 * nrows), sharey=True, squeeze=False)
     for ax, setting in zip(axes.flat, settings):
         sub = rates[rates.setting == setting]
         for method, (color, marker, name) in STYLE.items():
-            m = sub[sub.method == method].sort_values("budget")
+            same_run = [method, labels.LONGER] if method == labels.TRAJECTORY_1 else [method]
+            m = sub[sub.method.isin(same_run)].drop_duplicates("budget").sort_values("budget")
             if not len(m):
                 continue
             ax.errorbar(
