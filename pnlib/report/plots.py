@@ -160,7 +160,7 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
     fig, axes = plt.subplots(
         max(1, -(-n // ncols)),
         ncols,
-        figsize=(3 * ncols, 2.3 * max(1, -(-n // ncols))),
+        figsize=(3.2 * ncols, 3.3 * max(1, -(-n // ncols))),
         sharex=True,
         sharey=True,
         squeeze=False,
@@ -170,8 +170,9 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
         for i, (label, curve) in enumerate(lines.items()):
             ax.plot(X, curve, ls="--" if i else "-", label=label)
         ax.set_title(name, fontsize="small")
-        ax.legend(fontsize="x-small")
-    fig.suptitle(title, y=1.02)
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()  # the legends sit under their panels, clear of the curves
     return fig
 
 
