@@ -10,6 +10,19 @@ import pandas as pd
 from pnlib.report.claims import diverged_trajectories
 
 
+def doubling_rule(means: pd.Series, margin: float) -> pd.DataFrame:
+    """The pilot's doubling rule on a metric's mean per length (``means``, indexed by length): the
+    gain from doubling each length (nan where the pilot has no double), and whether that doubling
+    and every later one the pilot measured gain less than ``margin`` (a plateau before a late rise
+    is not convergence)."""
+    gain = pd.Series([means.get(2 * n, np.nan) - means[n] for n in means.index], index=means.index)
+    measured = gain.dropna()
+    converged = [
+        bool(n in measured.index and (measured[measured.index >= n] < margin).all()) for n in means.index
+    ]
+    return pd.DataFrame({"gain_from_doubling": gain, "converged": converged}, index=means.index)
+
+
 def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame]:
     """The trajectory length E from a pilot of single runs (rows of ``longer`` with K = 1, one per
     candidate E and seed): the smallest E whose doubling, and every later doubling the pilot
@@ -22,11 +35,7 @@ def choose_epochs(pilot: pd.DataFrame, margin: float) -> tuple[int, pd.DataFrame
         .val_acc.agg(["mean", "std", "size"])
         .rename(columns={"mean": "val_acc", "std": "val_acc_sd", "size": "seeds"})
     )
-    t["gain_from_doubling"] = [t.val_acc.get(2 * e, np.nan) - t.val_acc[e] for e in t.index]
-    measured = t.gain_from_doubling.dropna()
-    t["converged"] = [
-        bool(e in measured.index and (measured[measured.index >= e] < margin).all()) for e in t.index
-    ]
+    t = t.join(doubling_rule(t.val_acc, margin))
     ok = t.index[t.converged]
     doubled = t.index[t.gain_from_doubling.notna()]
     if not len(doubled):

@@ -20,11 +20,11 @@ import torch
 
 from pnlib.base import labels, seeds
 from pnlib.method.persistence import PenaltyConfig
+from pnlib.report.selection import doubling_rule
 from pnlib.report.stats import paired
-from pnlib.synthetic.engine import group_sq, persistent_descent, run_methods
+from pnlib.synthetic.engine import group_sq, persistent_descent
 from pnlib.synthetic.problems import kink_forward, kink_init, kink_problem
-
-AXIS_METHODS = (labels.TRAJECTORY_1, "persistent", "restarts", "longer", labels.KICK, labels.RANDOM_ANCHORS)
+from pnlib.synthetic.studies import kink_outcomes
 
 
 def _rows(method: str, length: int, budget: int, loss: torch.Tensor, **extra) -> pd.DataFrame:
@@ -137,23 +137,22 @@ def penalised_job(
 ) -> pd.DataFrame:
     """Persistent, the random kick and random anchors with trajectories of ``length`` steps (λ over
     the first half of each), per run: the best final loss of each method's K trajectories."""
-    _, _, widths, objective, groups = kink_problem(distribution, width)
-    t0 = time.perf_counter()
-    out = run_methods(
-        objective,
-        lambda s: kink_init(runs, widths, seed=s),
+    table = kink_outcomes(
+        distribution,
+        width,
+        runs=runs,
         seed=seed,
         K=K,
-        steps=length,
         penalty=penalty,
         methods=("persistent", labels.KICK, labels.RANDOM_ANCHORS),
+        steps=length,
         lr=lr,
         optimizer="adam",
-        groups=groups,
         penalty_steps=length // 2,
     )
-    table = pd.concat([_rows(m, length, K * length, t.best()) for m, t in out.items()], ignore_index=True)
-    return table.assign(distribution=distribution, width=width, seconds=time.perf_counter() - t0)
+    return table.assign(length=length, budget=K * length)[
+        ["method", "length", "budget", "run", "best_loss", "distribution", "width", "seconds"]
+    ]
 
 
 def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
@@ -168,10 +167,13 @@ def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
         .rename("success")
         .reset_index()
     )
-    gain = out.groupby(["distribution", "width"]).success.shift(-1) - out.success
-    out["gain_from_doubling"] = gain
-    worst_after = gain.fillna(-np.inf)[::-1].groupby([out.distribution[::-1], out.width[::-1]]).cummax()[::-1]
-    out["converged"] = gain.notna() & (worst_after < margin)
+    rule = pd.concat(
+        [
+            doubling_rule(g.set_index("length").success, margin).set_index(g.index)
+            for _, g in out.groupby(["distribution", "width"], sort=False)
+        ]
+    )
+    out = out.join(rule)
     first = out[out.converged].groupby(["distribution", "width"]).length.min()
     out["chosen"] = [first.get((d, w)) == n for d, w, n in zip(out.distribution, out.width, out.length)]
     return out
