@@ -23,26 +23,24 @@ import pandas as pd
 from scipy import stats
 
 
-def equivalence_power(n: int, sd: float, margin: float, m: int = 1, alpha: float = 0.05) -> float:
-    """Power of the TOST at ±``margin`` when the true difference is 0 (n seeds, family of m)."""
+def _rejects(n: int, sd: float, effect: float, level: float) -> float:
+    """P(T′ > t_{1−level}) for a paired t statistic on n seeds whose true mean difference is
+    ``effect``: T′ is noncentral t with n − 1 df and noncentrality effect·√n/sd."""
     if n < 2:
         return 0.0
     if sd <= 0:
         return 1.0
-    df, level = n - 1, alpha / m
-    t = stats.t.ppf(1 - level, df)
-    return float(max(0.0, 2 * stats.nct.sf(t, df, margin * math.sqrt(n) / sd) - 1))
+    return float(stats.nct.sf(stats.t.ppf(1 - level, n - 1), n - 1, effect * math.sqrt(n) / sd))
+
+
+def equivalence_power(n: int, sd: float, margin: float, m: int = 1, alpha: float = 0.05) -> float:
+    """Power of the TOST at ±``margin`` when the true difference is 0 (n seeds, family of m)."""
+    return max(0.0, 2 * _rejects(n, sd, margin, alpha / m) - 1)
 
 
 def difference_power(n: int, sd: float, effect: float, m: int = 1, alpha: float = 0.05) -> float:
     """Power of the two-sided paired t-test to detect a true difference ``effect`` (family of m)."""
-    if n < 2:
-        return 0.0
-    if sd <= 0:
-        return 1.0
-    df, level = n - 1, alpha / m
-    t = stats.t.ppf(1 - level / 2, df)
-    return float(stats.nct.sf(t, df, abs(effect) * math.sqrt(n) / sd))
+    return _rejects(n, sd, abs(effect), alpha / m / 2)
 
 
 def seeds_needed(
