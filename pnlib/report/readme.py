@@ -98,88 +98,129 @@ def kink_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def failures_table(root: Path) -> str:
-    t = _read(root, "02_bad_minima", "kink_failures.csv")
-    if t is None or "escaped in the last doubling" not in t:
+def _per_row(root: Path, stem: str, name: str, needs: str, columns: list[str], cells) -> str:
+    """A markdown table with ``columns``, one row per row of ``<stem>/<name>`` (``cells(row)``: the
+    row's cells as text); "(not run yet)" where the file, or its column ``needs``, is missing."""
+    t = _read(root, stem, name)
+    if t is None or needs not in t:
         return "(not run yet)"
-    lines = [
-        "| setting | steps | failed runs | escaped in the last doubling | still falling | median gradient norm "
-        "| negative curvature (sample) | the failures are |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {r['distribution']}, w={r['width']} | {int(r['steps']):,} | {int(r['failed'])} of {int(r['of'])} | "
-            f"{int(r['escaped in the last doubling'])} of {int(r['failed before it'])} | {r['still falling']:.2f} | {r['median gradient norm']:.1e} | "
-            f"{r['negative curvature']:.2f} of {int(r['with a Hessian'])} | {r['kind']} |"
-        )
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cells(r)) + " |" for _, r in t.iterrows()]
     return "\n".join(lines)
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def failures_table(root: Path) -> str:
+    return _per_row(
+        root,
+        "02_bad_minima",
+        "kink_failures.csv",
+        "escaped in the last doubling",
+        [
+            "setting",
+            "steps",
+            "failed runs",
+            "escaped in the last doubling",
+            "still falling",
+            "median gradient norm",
+            "negative curvature (sample)",
+            "the failures are",
+        ],
+        lambda r: [
+            f"{r['distribution']}, w={r['width']}",
+            f"{int(r['steps']):,}",
+            f"{int(r['failed'])} of {int(r['of'])}",
+            f"{int(r['escaped in the last doubling'])} of {int(r['failed before it'])}",
+            f"{r['still falling']:.2f}",
+            f"{r['median gradient norm']:.1e}",
+            f"{r['negative curvature']:.2f} of {int(r['with a Hessian'])}",
+            r["kind"],
+        ],
+    )
 
 
 def power_table(root: Path) -> str:
-    t = _read(root, "03_lenet", "power.csv")
-    if t is None or "seeds needed" not in t:
-        return "(not run yet)"
-    lines = [
-        "| family | sd of paired differences (tuning) | comparisons m | seeds needed |",
-        "|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {r['family']} | {r['sd of paired differences']:.4f} | {int(r['comparisons (m)'])} | "
-            f"{int(r['seeds needed'])} |"
-        )
-    return "\n".join(lines)
+    return _per_row(
+        root,
+        "03_lenet",
+        "power.csv",
+        "seeds needed",
+        ["family", "sd of paired differences (tuning)", "comparisons m", "seeds needed"],
+        lambda r: [
+            r["family"],
+            f"{r['sd of paired differences']:.4f}",
+            f"{int(r['comparisons (m)'])}",
+            f"{int(r['seeds needed'])}",
+        ],
+    )
 
 
 def toy_table(root: Path) -> str:
-    t = _read(root, "01_method", "toy.csv")
-    if t is None:
-        return "(not run yet)"
-    lines = [
-        "| method | θ₀ | distinct minima per θ₀ | share of θ₀ that found the deepest well |",
-        "|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {r['method']} | {int(r['theta0']):,} | {r['distinct_minima']:.2f} | "
-            f"{r['found_deepest']:.3f} [{r['deepest_ci_low']:.3f}, {r['deepest_ci_high']:.3f}] |"
-        )
-    return "\n".join(lines)
+    return _per_row(
+        root,
+        "01_method",
+        "toy.csv",
+        "found_deepest",
+        ["method", "θ₀", "distinct minima per θ₀", "share of θ₀ that found the deepest well"],
+        lambda r: [
+            r["method"],
+            f"{int(r['theta0']):,}",
+            f"{r['distinct_minima']:.2f}",
+            f"{r['found_deepest']:.3f} [{r['deepest_ci_low']:.3f}, {r['deepest_ci_high']:.3f}]",
+        ],
+    )
 
 
 def teacher_student_table(root: Path) -> str:
-    t = _read(root, "02_bad_minima", "teacher_student.csv")
-    if t is None:
-        return "(not run yet)"
-    lines = [
-        "| k | method | runs | bad-run rate [Wilson 95%] | capped | mean steps |",
-        "|---|---|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {int(r['k'])} | {r['method']} | {int(r['runs']):,} | {r['rate']:.3f} [{r['ci_low']:.3f}, "
-            f"{r['ci_high']:.3f}] | {int(r['undecided'])} | {r['mean steps']:,.0f} |"
-        )
-    return "\n".join(lines)
+    return _per_row(
+        root,
+        "02_bad_minima",
+        "teacher_student.csv",
+        "rate",
+        ["k", "method", "runs", "bad-run rate [Wilson 95%]", "capped", "mean steps"],
+        lambda r: [
+            f"{int(r['k'])}",
+            r["method"],
+            f"{int(r['runs']):,}",
+            f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]",
+            f"{int(r['undecided'])}",
+            f"{r['mean steps']:,.0f}",
+        ],
+    )
 
 
 def lenet_table(root: Path) -> str:
-    t = _read(root, "03_lenet", "comparison.csv")
-    if t is None:
-        return "(not run yet)"
-    lines = [
-        "| init | method | mode | selection | seeds | epochs | test accuracy (mean ± sd) | − trajectory 1 [95%] | diverged |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in t.iterrows():
-        lines.append(
-            f"| {r['init']} | {r['method']} | {r['mode'] if isinstance(r['mode'], str) else ''} | "
-            f"{r['selection'] if isinstance(r['selection'], str) else ''} | {int(r['seeds'])} | {int(r['epochs'])} | "
-            f"{r['test_acc_mean']:.3f} ± {r['test_acc_std']:.3f} | {_num(r['diff_vs_traj1'])} "
-            f"[{_num(r['diff_ci_low'])}, {_num(r['diff_ci_high'])}] | {int(r['diverged'])} |"
-        )
-    return "\n".join(lines)
+    return _per_row(
+        root,
+        "03_lenet",
+        "comparison.csv",
+        "test_acc_mean",
+        [
+            "init",
+            "method",
+            "mode",
+            "selection",
+            "seeds",
+            "epochs",
+            "test accuracy (mean ± sd)",
+            "− trajectory 1 [95%]",
+            "diverged",
+        ],
+        lambda r: [
+            r["init"],
+            r["method"],
+            _text(r["mode"]),
+            _text(r["selection"]),
+            f"{int(r['seeds'])}",
+            f"{int(r['epochs'])}",
+            f"{r['test_acc_mean']:.3f} ± {r['test_acc_std']:.3f}",
+            f"{_num(r['diff_vs_traj1'])} [{_num(r['diff_ci_low'])}, {_num(r['diff_ci_high'])}]",
+            f"{int(r['diverged'])}",
+        ],
+    )
 
 
 BLOCKS = {
