@@ -59,7 +59,7 @@ def plain_job(
     """Trajectory 1 read at base × 2^i (i = 0 … ``doublings``), the restarts at each T of
     ``lengths`` (best of K runs of T steps: θ₀'s and K − 1 fresh inits') and the longer run (θ₀'s run
     read at K × T), per run; and ``characterise``'s columns on trajectory 1's rows at the pilot's end."""
-    _, _, widths, objective, groups = kink_problem(distribution, width)
+    X, y, widths, objective, groups = kink_problem(distribution, width)
     t0 = time.perf_counter()
     end = base * 2**doublings
     theta0 = kink_init(runs, widths, seed=seeds.init_seed(seed, 1))
@@ -95,18 +95,18 @@ def plain_job(
         best = torch.cat([at[T].unsqueeze(0), others]).nan_to_num(nan=math.inf).min(0).values
         parts += [_rows("restarts", T, K * T, best), _rows("longer", T, K * T, at[K * T])]
     table = pd.concat(parts, ignore_index=True)
-    ends = characterise(objective, one.paths[0, end // base], at[end // 2], distribution, width, groups)
+    ends = characterise(objective, one.paths[0, end // base], at[end // 2], X, y, widths, groups)
     last = (table.method == labels.TRAJECTORY_1) & (table.length == end)
     for col in ends:
         table.loc[last, col] = ends[col].to_numpy()
     return table.assign(distribution=distribution, width=width, seconds=time.perf_counter() - t0)
 
 
-def characterise(objective, theta, loss_before, distribution: str, width: int, groups, sample: int = 24):
+def characterise(objective, theta, loss_before, X, y, widths, groups, sample: int = 24):
     """Per run at the end of the pilot: the loss, its relative fall over the last doubling, the
     gradient norm, and for the first ``sample`` runs the smallest Hessian eigenvalue (the network
-    is 1-D and small, so the Hessian is exact and cheap; nan for the others)."""
-    X, y, widths, *_ = kink_problem(distribution, width)
+    is 1-D and small, so the Hessian is exact and cheap; nan for the others). ``X``, ``y``, ``widths``:
+    the problem's data and widths, as ``kink_problem`` gives them."""
     X, y = X.double(), y.double()
     loss, grad = objective(theta)
     eig = np.full(len(theta), np.nan)
