@@ -2,7 +2,8 @@
 validation accuracy only, before any reported run. ``learning_rate`` chooses a model's (lr,
 batch size) among the settings whose penalised trajectory survived; ``epochs`` chooses its
 trajectory length E by the doubling rule (``selection.choose_epochs``) and marks whether E is
-converged. Both write their tables and figures into the notebook's results folder."""
+converged; ``seeds`` runs the comparisons the claims rest on and says how many seeds each claim's
+family needs. They write their tables and figures into the notebook's results folder."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 from pnlib.base import labels, store
 from pnlib.experiments import grid
 from pnlib.experiments.executors import Engine
-from pnlib.report import plots, selection
+from pnlib.report import claims, plots, power, selection
 from pnlib.train.runs import RunConfig
 
 
@@ -71,8 +72,13 @@ class EpochPilot:
     table: pd.DataFrame
     runs: pd.DataFrame
 
+    @property
+    def at_E(self) -> dict[str, float]:
+        """Mean validation accuracy of trajectory 1 at the chosen E, per model."""
+        return self.table[self.table.chosen].set_index("model").val_acc.to_dict()
+
     def describe(self) -> str:
-        at = self.table[self.table.chosen].set_index("model").val_acc
+        at = self.at_E
         return "; ".join(
             f"{m}: E = {e}"
             + ("" if self.converged[m] else " (NOT converged by the rule: not tested at convergence)")
@@ -129,3 +135,82 @@ def epochs(
     at_E = table[table.chosen].set_index("model").val_acc
     learns = {m: bool(at_E[m] > 1 / num_classes + 0.05) for m in cells}
     return EpochPilot(E, converged, learns, table, runs)
+
+
+# what persistence is held against in the power pilot: (method of the cell, label of its rows, mode)
+KEY_BASELINES = (
+    ("restarts", labels.RESTARTS, ""),
+    ("kick", labels.KICK, "full"),
+    ("anchors", labels.RANDOM_ANCHORS, "full"),
+)
+
+
+def key_cells(G: dict[str, RunConfig]) -> list[tuple[str, str, RunConfig]]:
+    """The cells the claims rest on, from a grid of ``grid.modes``: full persistence, restarts, the
+    random kick and random anchors."""
+    return [("persistent", "full", G["full"])] + [
+        (method, mode, G["full"] if mode else G[labels.RE_RUNS]) for method, _, mode in KEY_BASELINES
+    ]
+
+
+def is_key(spec: dict) -> bool:
+    """Whether a comparison side is one of the key cells (or trajectory 1), run on ``n_key`` seeds."""
+    mode_of = {labels.PERSISTENT: "full"} | {row: mode for _, row, mode in KEY_BASELINES}
+    return spec["method"] == labels.TRAJECTORY_1 or mode_of.get(spec["method"]) == spec.get("mode", "")
+
+
+@dataclass
+class PowerPilot:
+    """What ``seeds`` found: the table (one row per claim), the seeds each claim's family needs and
+    the seeds the key comparisons run on (``n_key``: at least the design's ``seeds``, at most its
+    budget ``max_seeds``)."""
+
+    table: pd.DataFrame
+    needed: dict[str, int]
+    n_key: int
+
+    def powered(self, verdicts: pd.DataFrame) -> pd.Series:
+        """Per verdict row: whether its comparison had the seeds its family needs."""
+        return verdicts.n_seeds >= verdicts.claim.map(self.needed)
+
+
+def seeds(
+    exp,
+    groups: dict[str, tuple[dict[str, RunConfig], dict]],
+    family: list[dict],
+    tuning,
+    *,
+    margin: float,
+    design_seeds: int,
+    max_seeds: int,
+    engine: Engine,
+    name: str = "power_runs",
+) -> PowerPilot:
+    """The key cells of every group (``groups``: name -> (its grid, the filters its comparison
+    sides carry, e.g. ``{"init": "default"}``)) on the ``tuning`` seeds; the paired differences of
+    persistence against each key baseline in **validation** accuracy, selected and ensemble, pooled
+    per group; and per claim of ``family`` (whose side ``a`` matches the group's filters) the seeds
+    ``pnlib.report.power.table`` asks for at the claim's size. Writes ``power.csv``."""
+    cells = [c for G, _ in groups.values() for c in key_cells(G)]
+    runs, _ = grid.run_cells(exp, cells, tuning, engine, name=name)
+    diffs = {}
+    for group, (_, filters) in groups.items():
+        persistent = {**filters, "method": labels.PERSISTENT, "mode": "full"}
+        diffs[group] = {
+            f"persistent − {row} ({sel})": claims.paired_values(
+                runs, {**persistent, "selection": sel}, "val_acc"
+            )
+            - claims.paired_values(
+                runs, {**filters, "method": row, "mode": mode, "selection": sel}, "val_acc"
+            )
+            for _, row, mode in KEY_BASELINES
+            for sel in ("selected", "ensemble")
+        }
+    size = pd.Series([c["claim"] for c in family]).value_counts(sort=False)
+    group_of = {
+        c["claim"]: next(g for g, (_, f) in groups.items() if f.items() <= c["a"].items()) for c in family
+    }
+    table = power.table({c: diffs[group_of[c]] for c in size.index}, size.to_dict(), margin)
+    store.write_csv(exp.root / "power.csv", table)
+    needed = table.set_index("family")["seeds needed"].astype(int).to_dict()
+    return PowerPilot(table, needed, int(min(max(design_seeds, max(needed.values())), max_seeds)))
