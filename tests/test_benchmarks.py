@@ -19,6 +19,7 @@ def test_gpu_check_dry_run():
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "RESULT resnet20" in done.stdout and "RESULT fused penalty" in done.stdout
+    assert "RESULT projected GPU-hours of the paper profile (3 models" in done.stdout
     assert done.stdout.rstrip().endswith("dry run ok")
 
 
@@ -58,3 +59,14 @@ def test_bench_eval_quick_runs_and_checks_identical_weights():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "weights identical to A: False" not in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("RESULT A / arm: lenet5: A 1.00×")
+
+
+def test_bench_cnn_cost_quick_runs_to_its_result_line():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_cnn_cost.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.rstrip().splitlines()[-1].startswith("RESULT cheapest per family at batch 32: alexnet")

@@ -198,6 +198,12 @@ def test_precondition_labels():
     assert claims.conclusions(v, converged=False).status[0] == "not tested"
     # persistent − trajectory 1 is +0.1075 on all 4 seeds (Holm p = 0.0002): better, so supported
     assert claims.conclusions(v, converged={"c": True}).status[0] == "supported"
+    # another failed precondition, in words, is the reason
+    untrained = claims.conclusions(v, converged={"c": "trajectory 1 is not trained (0.80 < 0.85)"})
+    assert (
+        untrained.status[0] == "not tested"
+        and untrained.why[0] == "trajectory 1 is not trained (0.80 < 0.85)"
+    )
 
 
 def test_a_claim_whose_baselines_all_give_the_same_numbers_says_it_repeats_one_comparison():

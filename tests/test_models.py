@@ -122,8 +122,21 @@ def test_a_registered_model_works_with_experiment_and_the_notebook_parameters(ti
         )
         rows = Experiment(tmp_path, tiny_data, progress=False).run("persistent", cfg, seed=0)
         assert rows["model"].eq("tiny_test_net").all() and len(rows) == 3
-        assert profiles.config_for("04_cifar", {"profile": "smoke", "models": "tiny_test_net"}).models == (
-            "tiny_test_net",
-        )
+        assert profiles.config_for(
+            "04_alexnet_resnet", {"profile": "smoke", "models": "tiny_test_net"}
+        ).models == ("tiny_test_net",)
     finally:
         unregister_model("tiny_test_net")
+
+
+def test_models_are_named_at_their_scale():
+    from pnlib.train.models import describe_model
+
+    assert describe_model("resnet8", {"width_mult": 0.5}) == "ResNet-8 ×0.5"
+    assert describe_model("alexnet", {"width_mult": 0.25, "hidden": 256}) == "AlexNet ×0.25 (MLP 256)"
+    assert (
+        describe_model("resnet20", {"width_mult": 1.0}) == "ResNet-20"
+        and describe_model("lenet5") == "LeNet-5"
+    )
+    # ResNet-8 and -14 are the CIFAR family's 6n + 2 layers with n = 1 and 2 blocks per stage
+    assert [len(build_model(f"resnet{d}").layer1) for d in (8, 14, 20)] == [1, 2, 3]

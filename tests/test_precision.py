@@ -41,6 +41,29 @@ def test_auto_falls_back_to_fp32_where_bf16_is_not_native(monkeypatch):
     assert cell("mlp").train.precision == "fp32"
 
 
+def test_auto_reads_the_cpu_flags_and_keeps_fp32_without_bf16_instructions(monkeypatch):
+    # the detection itself, as on an Intel Xeon without AMX or an AMD EPYC without AVX-512 BF16
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx2", "avx512f", "fma"}))
+    chosen, why = resolve_precision("auto", "cpu", "resnet20")
+    assert chosen == "fp32" and "neither amx_bf16 nor avx512_bf16" in why and "falls back to fp32" in why
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    assert precision.bf16_support(torch.device("cpu")) == (
+        torch.backends.mkldnn.is_available(),
+        "the CPU has amx_bf16 (oneDNN)"
+        if torch.backends.mkldnn.is_available()
+        else "this torch build has no oneDNN (mkldnn), which runs bf16 on the CPU",
+    )
+
+
+def test_no_profile_fixes_a_precision():
+    # the CPU changes between this project's machines: bf16 is faster with AMX and slower without it
+    from pnlib.experiments.presets import PRESETS
+
+    for notebook, profiles in PRESETS.items():
+        for profile, values in profiles.items():
+            assert values.get("precision", "auto") == "auto", (notebook, profile)
+
+
 def test_auto_is_bf16_where_it_is_native_and_shown_equivalent(bf16_here, monkeypatch):
     monkeypatch.setitem(precision.CPU_BF16_VERDICTS, "lenet5", "equivalent (pretended for the test)")
     assert resolve_precision("auto", "cpu")[0] == "bf16"

@@ -116,16 +116,16 @@ def test_bad_values_name_the_parameter(monkeypatch, values, match):
 def test_list_parameters_from_papermill(monkeypatch):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     ns = {"profile": "smoke", "models": None}
-    assert profiles.config_for("04_cifar", ns).models == ("alexnet", "resnet20")
-    assert profiles.config_for("04_cifar", {**ns, "models": "resnet56,resnet18"}).models == (
+    assert profiles.config_for("04_alexnet_resnet", ns).models == ("alexnet", "resnet8")
+    assert profiles.config_for("04_alexnet_resnet", {**ns, "models": "resnet56,resnet18"}).models == (
         "resnet56",
         "resnet18",
     )
-    assert profiles.config_for("04_cifar", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
+    assert profiles.config_for("04_alexnet_resnet", {**ns, "models": ["resnet56"]}).models == ("resnet56",)
     with pytest.raises(ValueError, match=r"-p models a,b or -y"):
-        profiles.config_for("04_cifar", {**ns, "models": 3})
+        profiles.config_for("04_alexnet_resnet", {**ns, "models": 3})
     with pytest.raises(ValueError, match=r"unknown models 'lenet'"):
-        profiles.config_for("04_cifar", {**ns, "models": "lenet"})
+        profiles.config_for("04_alexnet_resnet", {**ns, "models": "lenet"})
     lenet = {"profile": "cpu", "sweep_bandwidths": None}
     assert profiles.config_for("03_lenet", lenet).sweep_bandwidths == ("travel",)
     assert profiles.config_for("03_lenet", {**lenet, "sweep_bandwidths": "travel,1"}).sweep_bandwidths == (

@@ -2,7 +2,7 @@
 parameters, with their types and defaults (the notebook's ``parameters`` cell holds the same names
 and values; ``None`` there and here means "the profile's value", filled by
 ``profiles.config_for``). Every value is validated by its name on construction, the same name
-meaning the same thing in every notebook (``PARAMETERS``). The configs also turn themselves into
+meaning the same thing in every notebook (``parameters.PARAMETERS``). The configs also turn themselves into
 what the library takes: ``run_config`` a ``RunConfig`` (``TrainConfig`` and ``PenaltyConfig``),
 ``execution`` the executor's keywords.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,13 +18,10 @@ import torch
 
 from pnlib.base import checks, store
 from pnlib.experiments import executors
-from pnlib.method.kernels import KERNELS, parse_schedule
-from pnlib.method.persistence import GRANULARITIES, PenaltyConfig
-from pnlib.train.data import DATASETS
-from pnlib.train.inits import INITS
+from pnlib.experiments.parameters import PARAMETERS
+from pnlib.method.persistence import PenaltyConfig
 from pnlib.train.loop import TrainConfig
-from pnlib.train.models import MODELS
-from pnlib.train.precision import PRECISIONS, resolve_precision
+from pnlib.train.precision import resolve_precision
 from pnlib.train.runs import RunConfig
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -38,116 +34,6 @@ def results_dir(stem: str, profile: str) -> Path:
     ``$PNLIB_RESULTS`` replaces ``results/``."""
     root = store.results_root()
     return root / stem if profile == DEFAULT_PROFILE else root / profile / stem
-
-
-# -- what each parameter name means, in every notebook: a validator that returns the value ------
-def _keep(check, *args, **kwargs):
-    def run(name, value):
-        check(name, value, *args, **kwargs)
-        return value
-
-    return run
-
-
-def _optional(check):
-    return lambda name, value: None if value is None else check(name, value)
-
-
-def _items(item, check):
-    def run(name, value):
-        values = checks.as_tuple(name, value, item)
-        for v in values:
-            check(name, v)
-        return values
-
-    return run
-
-
-def _schedule(name, value):
-    parse_schedule(value)
-    return value
-
-
-def bandwidth(value):  # an item of sweep_bandwidths: "travel" or a fixed σ
-    return value if value == "travel" else float(value)
-
-
-_int, _count = _keep(checks.integer), _keep(checks.integer, minimum=0)
-_positive, _nonneg = _keep(checks.number), _keep(checks.number, inclusive=True)
-
-
-def _big_model(name, value):  # notebook 04's models: every registered one but the small two
-    checks.choice(name, value, [m for m in MODELS if m not in ("mlp", "lenet5")])
-
-
-PARAMETERS = {
-    # sizes and seeds
-    "K": _int,
-    "seeds": _int,
-    "secondary_seeds": _int,
-    "max_seeds": _int,
-    "tuning_seeds": _int,
-    "pilot_epochs": _items(int, checks.integer),
-    "margin": _positive,
-    "larger_lr": _positive,
-    "sweep_kernels": _items(str, _keep(checks.choice, KERNELS)),
-    "fixed_bandwidth": _positive,
-    "sweep_bandwidths": _items(bandwidth, lambda name, v: v == "travel" or checks.number(name, v)),
-    "saturation": _keep(checks.boolean),
-    "alexnet_seeds": _int,
-    "pilot_lrs": _items(float, checks.number),
-    "pilot_batch_sizes": _items(int, checks.integer),
-    "snapshot": _keep(checks.boolean),
-    "partial": _keep(checks.boolean),
-    "seed": _count,
-    "num_theta0": _int,
-    "steps": _int,
-    "num_epochs": _int,
-    "batch_size": _int,
-    "eval_every": _int,
-    "val_size": _int,
-    "train_size": _optional(_int),
-    "test_size": _optional(_int),
-    "kink_lengths": _items(int, checks.integer),
-    "pilot_doublings": _int,
-    "ts_runs": _int,
-    "ts_cap": _int,
-    "ts_penalty_steps": _int,
-    "widths": _items(int, checks.integer),
-    "ts_ks": _items(int, partial(checks.integer, minimum=2)),
-    "ts_anchor_ks": _items(int, partial(checks.integer, minimum=2)),
-    # optimisation
-    "lr": _positive,
-    "kink_lr": _positive,
-    "weight_decay": _nonneg,
-    "success_mse": _positive,
-    # the penalty
-    "strength": _nonneg,
-    "ts_strengths": _items(float, partial(checks.number, inclusive=True)),
-    "sweep_strengths": _items(float, partial(checks.number, inclusive=True)),
-    "kernel": _keep(checks.choice, KERNELS),
-    "granularity": _keep(checks.choice, GRANULARITIES),
-    "schedule": _schedule,
-    # data and models
-    "dataset": _keep(checks.choice, DATASETS),
-    "init": _keep(checks.choice, tuple(INITS)),
-    "poor_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "poor")),
-    "good_init": _keep(checks.choice, tuple(k for k, v in INITS.items() if v == "good")),
-    "models": _items(str, _big_model),
-    "alexnet_width": _positive,
-    "compile": _keep(checks.boolean),
-    "precision": _keep(checks.choice, PRECISIONS),
-    # where the grid runs (pnlib.experiments.executors)
-    "executor": _keep(checks.choice, executors.EXECUTORS),
-    "workers": lambda name, v: v if v == "auto" else _int(name, v),
-    "threads": _int,
-    "slurm_partition": _optional(_keep(checks.string)),
-    "slurm_gpus": _count,
-    "slurm_cpus": _int,
-    "slurm_time_min": _int,
-    "slurm_array_parallelism": _int,
-    "dask_address": _optional(_keep(checks.string)),
-}
 
 
 # -- the configs ----------------------------------------------------------------------------------
@@ -172,8 +58,8 @@ class NotebookConfig:
         return results_dir(self.experiment, self.profile)
 
 
-# parameters whose None is a value (all the images; the cluster's default partition; a LocalCluster)
-OPTIONAL = ("train_size", "test_size", "slurm_partition", "dask_address")
+# parameters whose None is a value (all the images; the dataset's own bar; the default partition; a LocalCluster)
+OPTIONAL = ("train_size", "test_size", "trained_acc", "slurm_partition", "dask_address")
 
 
 @dataclass(frozen=True)
@@ -323,25 +209,28 @@ class LeNetConfig(RunsOn, TrainsNetworks, NotebookConfig):
 
 @dataclass(frozen=True)
 class NetworksConfig(RunsOn, TrainsNetworks, NotebookConfig):
-    """04 · AlexNet and ResNets."""
+    """04 · AlexNet and ResNets (the design: ``pnlib.experiments.networks``)."""
 
-    experiment: ClassVar[str] = "04_cifar"
+    experiment: ClassVar[str] = "04_alexnet_resnet"
     dataset: str = "auto"
     models: tuple[str, ...] | None = None
     seeds: int | None = None
-    alexnet_seeds: int | None = None
+    max_seeds: int | None = None
     tuning_seeds: int | None = None
     pilot_epochs: tuple[int, ...] | None = None
     pilot_lrs: tuple[float, ...] | None = None
-    pilot_batch_sizes: tuple[int, ...] | None = None
+    batch_size: int | None = None
     snapshot: bool | None = None
     partial: bool | None = None
     margin: float = 0.005
+    trained_acc: float | None = None
     train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None
     alexnet_width: float | None = None
-    init: str = "default"
+    alexnet_hidden: int | None = None
+    resnet_width: float | None = None
+    init: str = "kaiming"  # He init: ReLU networks, AlexNet without BatchNorm
     compile: bool = False
 
 

@@ -152,8 +152,9 @@ def verdict_table(
 
 
 def _gate(converged, claim: str, setting):
-    """Whether trajectory 1 converged where this claim is tested: ``converged`` is one bool (or
-    ``None``: no pilot) for everything, or a dict keyed by ``(claim, setting)``, by setting or by claim."""
+    """Whether trajectory 1 converged where this claim is tested: ``converged`` is one value for
+    everything, or a dict keyed by ``(claim, setting)``, by setting or by claim. A value is a bool,
+    ``None`` (no pilot) or a string: another precondition that failed, in words."""
     if not isinstance(converged, dict):
         return converged
     for key in ((claim, setting), setting, claim):
@@ -167,8 +168,8 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
     ``budget`` of a compute axis where they have one), from its comparisons' verdicts and its
     preconditions.
 
-    ``converged`` says whether trajectory 1 converged by the pilot rule (see ``_gate``: one value,
-    or per setting, per claim or per (claim, setting)); ``None`` means no pilot was run. A claim is
+    ``converged``: did trajectory 1 converge by the pilot rule (``_gate``: one value, or per setting,
+    claim or (claim, setting); ``None``: no pilot; a string: another failed precondition, the reason). A claim is
     **not tested** in a setting (``why`` says why) when trajectory 1 did not converge there or no
     pilot was run, or when a side of any of its comparisons there lost trajectories to divergence.
     Otherwise its status is ``supported`` (every comparison better), ``refuted`` (none better, at
@@ -191,6 +192,8 @@ def conclusions(verdicts: pd.DataFrame, converged=None) -> pd.DataFrame:
         why = (
             "no pilot was run for the trajectory length"
             if ok is None
+            else ok  # a precondition that failed, in words (e.g. a trajectory 1 that never trained)
+            if isinstance(ok, str)
             else "not tested at convergence: trajectory 1 did not converge by the pilot rule"
             if not ok
             else f"its sides lost {lost} trajectories to divergence"

@@ -12,7 +12,12 @@ import pandas as pd
 
 from pnlib.base import store
 
-NOTEBOOKS = {"01_method": "01 · 2-D surface", "02_bad_minima": "02 · bad minima", "03_lenet": "03 · LeNet-5"}
+NOTEBOOKS = {
+    "01_method": "01 · 2-D surface",
+    "02_bad_minima": "02 · bad minima",
+    "03_lenet": "03 · LeNet-5",
+    "04_alexnet_resnet": "04 · AlexNet / ResNet",
+}
 
 
 def _read(root: Path, *parts: str) -> pd.DataFrame | None:
@@ -45,7 +50,7 @@ def _estimate(row: pd.Series | None) -> str:
 
 def labels_table(root: Path) -> str:
     """Claim × setting → label, with the quoted comparison (estimate, Holm-level interval, verdict,
-    runs or seeds), for notebooks 01–03."""
+    runs or seeds), for notebooks 01–04."""
     lines = [
         "| notebook | claim | setting | label | key comparison (estimate [interval], verdict, n) |",
         "|---|---|---|---|---|",

@@ -1,4 +1,5 @@
-"""Model zoo: MLP, LeNet-5, a CIFAR AlexNet, CIFAR ResNets (20/32/56, option A) and ResNet-18.
+"""Model zoo: MLP, LeNet-5, a CIFAR AlexNet, CIFAR ResNets (8/14/20/32/56: 6n + 2 layers, option A) and
+ResNet-18.
 
 Every model takes N x C x H x W images with H = W in {28, 32} and returns N x num_classes logits.
 Module names are part of the API: persistence selects parameters by name patterns (``conv*``,
@@ -216,6 +217,8 @@ _BUILDERS: dict[str, tuple[Callable[..., nn.Module], tuple[str, ...]]] = {
     "mlp": (_mlp, ("depth", "width", "activation")),
     "lenet5": (_lenet5, ("activation", "pool")),
     "alexnet": (_alexnet, ("width_mult", "hidden", "dropout")),
+    "resnet8": (_cifar_resnet(1), ("width_mult",)),
+    "resnet14": (_cifar_resnet(2), ("width_mult",)),
     "resnet20": (_cifar_resnet(3), ("width_mult",)),
     "resnet32": (_cifar_resnet(5), ("width_mult",)),
     "resnet56": (_cifar_resnet(9), ("width_mult",)),
@@ -268,6 +271,16 @@ def build_model(
     ):
         checks.integer(arg, value)
     return builder(num_classes, in_channels, image_size, **kwargs)
+
+
+def describe_model(name: str, kwargs: dict | tuple = ()) -> str:
+    """A model at its scale, in words: ``ResNet-8 ×0.5``, ``AlexNet ×0.25 (MLP 256)``, ``LeNet-5``."""
+    kwargs = dict(kwargs)
+    title = {"alexnet": "AlexNet", "lenet5": "LeNet-5", "mlp": "MLP", "resnet18": "ResNet-18"}.get(name)
+    title = title or (f"ResNet-{name.removeprefix('resnet')}" if name.startswith("resnet") else name)
+    width = kwargs.get("width_mult", 1.0)
+    text = title + ("" if width == 1.0 else f" ×{width:g}")
+    return text + (f" (MLP {kwargs['hidden']})" if "hidden" in kwargs else "")
 
 
 def count_params(model: nn.Module) -> int:
