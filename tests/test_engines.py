@@ -77,8 +77,9 @@ def test_a_job_that_raises_on_slurm_is_a_failed_row_with_its_error(tiny_data, tm
 def test_a_scancelled_job_is_a_failed_row_within_seconds_and_a_rerun_resumes_it(tmp_path, data_root):
     ref = launch_grid(tmp_path, data_root, tmp_path / "ref", 1, tmp_path / "ref.csv", seeds=1)
     assert ref.wait(timeout=600) == 0, ref.stdout.read()[-3000:]
-    # every Slurm job pauses 60 s in its first checkpoint write: mid-trajectory, with a checkpoint to resume
-    env = pause_env("checkpoint.pt", 20)  # every job pauses 20 s in its first checkpoint write
+    # every Slurm job pauses 8 s in its first checkpoint write (mid-trajectory, with a checkpoint to
+    # resume): long enough for the poll below (every 0.2 s) to catch one there
+    env = pause_env("checkpoint.pt", 8)
     p = launch_grid(tmp_path, data_root, tmp_path / "cut", "slurm", tmp_path / "cut.csv", env=env, seeds=1)
     victim = None
     for _ in range(600):  # a running job that has begun its first checkpoint: mid-trajectory

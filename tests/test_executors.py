@@ -4,6 +4,7 @@ once; a killed worker resumes; a failing job is a row; nothing in a results fold
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,13 +146,14 @@ def test_a_killed_worker_resumes_to_the_uninterrupted_result(tmp_path, data_root
     assert ref.wait(timeout=600) == 0
     env = pause_env("checkpoint.pt", 120)  # a worker pauses in its first checkpoint write
     p = launch_grid(tmp_path, data_root, tmp_path / "killed", 2, tmp_path / "killed.csv", env=env)
-    victim = None
-    for line in p.stdout:
-        if line.startswith("PAUSED-IN-WRITE"):
-            victim = int(line.split(" pid ")[1])
+    victim, seen = None, []
+    for line in p.stdout:  # two workers share the pipe: the line may follow another's partial line
+        seen.append(line)
+        if (m := re.search(r"PAUSED-IN-WRITE \S+ pid (\d+)", line)) is not None:
+            victim = int(m.group(1))
             os.kill(victim, signal.SIGKILL)
             break
-    out = p.stdout.read()
+    out = "".join(seen) + p.stdout.read()
     assert p.wait(timeout=600) == 0 and victim is not None, out[-3000:]
     first = pd.read_csv(tmp_path / "killed.csv")
     assert (first.status == "failed").any() and first.error.str.contains("worker lost").any()
