@@ -91,7 +91,10 @@ def test_report_names_untested_claims_and_handles_an_empty_family(capsys):
     from pnlib.report import claims
 
     found = claims.report(pd.DataFrame(columns=claims.VERDICT_COLUMNS), "header", {"alexnet": "at chance"})
-    assert found.empty and list(found.columns)[:2] == ["claim", "status"]
+    assert list(found.columns)[:2] == ["claim", "status"]  # the untested claim is a row of its own
+    assert found[["claim", "status", "why", "better"]].values.tolist() == [
+        ["alexnet", "not tested", "at chance", 0]
+    ]
     assert "alexnet: NOT TESTED (at chance)" in capsys.readouterr().out
 
 

@@ -224,6 +224,7 @@ class NetworksConfig(RunsOn, TrainsNetworks, NotebookConfig):
     partial: bool | None = None
     margin: float = 0.005
     trained_acc: float | None = None
+    budget_minutes: float | None = None
     train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None

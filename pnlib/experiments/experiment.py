@@ -8,6 +8,8 @@ finished run whose trajectories are all on disk is read back, not recomputed.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
 from pnlib.base import checks, store
@@ -71,6 +73,18 @@ class Experiment(Store):
         """Per-trajectory records (key, status, metrics) of a finished run."""
         # a key is hex: one made only of digits must not be read back as a number
         return pd.read_csv(self.run_dir(method, cfg, seed).file("trajectories.csv"), dtype={"key": str})
+
+    def train_seconds(self, method: str, cfg: RunConfig, seed: int) -> float:
+        """The recorded training time of a finished run's trajectories (from who trained each, in
+        its metrics): the same whether they were trained now, by another run, or read from the cache."""
+        total = 0.0
+        for key in self.trajectories(method, cfg, seed).key:
+            metrics = self.folder(key) / "metrics.json"
+            if not metrics.exists():  # a trajectory that never ran (its run failed before it)
+                continue
+            by = store.read_json(metrics)["trained_by"]
+            total += (datetime.fromisoformat(by["end"]) - datetime.fromisoformat(by["start"])).total_seconds()
+        return total
 
     def solutions(self, method: str, cfg: RunConfig, seed: int) -> dict[str, dict]:
         """θ₀ and the end point of every finished trajectory of a run: {"θ₀", "a1", "a2", ...}."""

@@ -58,7 +58,9 @@ def run_job(job: Job, data=None) -> pd.DataFrame:
         exp = Experiment(
             job.root, data, progress=False, worker=os.environ.get("SLURM_JOB_ID") or None, threads=job.threads
         )
-        rows = exp.run(job.method, job.cfg, job.seed).assign(mode=job.mode)
+        rows = exp.run(job.method, job.cfg, job.seed).assign(
+            mode=job.mode, train_seconds=exp.train_seconds(job.method, job.cfg, job.seed)
+        )
     except Exception as exc:  # one broken job must not take the grid down
         rows = failed_rows(job, f"{type(exc).__name__}: {exc}")
     return rows.assign(job_seconds=time.perf_counter() - t0)

@@ -135,7 +135,7 @@ def cost(cfg, E: dict[str, int], n_key: int) -> pd.DataFrame:
             f"other cells ({cfg.seeds} seeds)": (cfg.seeds * other, cfg.seeds * other * e),
         }
         rows += [
-            {"model": name(cfg, model), "stage": stage, "trajectories": n, "epochs": ep}
+            {"model": name(cfg, model), "E": e, "stage": stage, "trajectories": n, "epochs": ep}
             for stage, (n, ep) in stages.items()
         ]
     return pd.DataFrame(rows)
@@ -150,3 +150,34 @@ def projected_minutes(
     return cost_table.assign(
         minutes=cost_table.epochs * cost_table.model.map(seconds_per_epoch) / 60 / workers
     )
+
+
+def plan(cfg, pilot: pilots.EpochPilot, bar: float, minutes: pd.DataFrame) -> dict[str, str | None]:
+    """Per model, in ``cfg.models``' order: ``None`` where its design runs, else why not, in words.
+    A network whose trajectory 1 stays at chance is never run. Under a time budget
+    (``cfg.budget_minutes`` > 0) the budget goes only to networks whose claims can be tested (trajectory
+    1 trained to ``bar`` and converged by the pilot rule), in order, while the projected minutes
+    (``projected_minutes``, pilots included) of those run so far fit; without one, every network
+    that learns runs and the preconditions label its claims."""
+    per_model = minutes.groupby("model", sort=False).minutes.sum()
+    spent, out, limited = 0.0, {}, cfg.budget_minutes > 0
+    for m in cfg.models:
+        need, at = float(per_model[name(cfg, m)]), pilot.at_E[m]
+        lower = "" if pilot.converged[m] else "at least "
+        if not pilot.learns[m]:
+            out[m] = f"trajectory 1 stays at chance ({at:.3f}) at E = {pilot.E[m]}: no verdicts"
+        elif limited and (at < bar or not pilot.converged[m]):
+            out[m] = (
+                f"trajectory 1 is {'not trained' if at < bar else 'trained'} (validation accuracy "
+                f"{at:.3f}, bar {bar:.2f}) and {'not ' if not pilot.converged[m] else ''}converged by "
+                f"the pilot rule within {max(cfg.pilot_epochs)} epochs; a converged design would take "
+                f"{lower}{need:.0f} min here (budget {cfg.budget_minutes:g} min), so it was not run"
+            )
+        elif limited and spent + need > cfg.budget_minutes:
+            out[m] = (
+                f"its design at E = {pilot.E[m]} would take {need:.0f} min on this machine, over what "
+                f"is left of the profile's budget of {cfg.budget_minutes:g} min"
+            )
+        else:
+            spent, out[m] = spent + need, None
+    return out

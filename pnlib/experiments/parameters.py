@@ -112,6 +112,7 @@ PARAMETERS = {
     "alexnet_hidden": _int,
     "resnet_width": _positive,
     "trained_acc": _optional(_keep(checks.number, below=1.0)),
+    "budget_minutes": _nonneg,
     "compile": _keep(checks.boolean),
     "precision": _keep(checks.choice, PRECISIONS),
     # where the grid runs (pnlib.experiments.executors)

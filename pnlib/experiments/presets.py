@@ -56,7 +56,7 @@ PRESETS = {
         max_seeds=(2, 12, 20),
         tuning_seeds=(2, 3, 3),
         K=(2, 2, 3),
-        pilot_epochs=((2, 4), (2, 4, 8), (15, 30, 60, 120)),
+        pilot_epochs=((2, 4), (4, 8, 16, 32), (15, 30, 60, 120)),
         pilot_lrs=((0.02, 0.1), (0.01, 0.02, 0.05, 0.1), (0.01, 0.02, 0.05, 0.1)),
         batch_size=(32, 64, 128),
         train_size=(256, 4000, None),
@@ -67,5 +67,6 @@ PRESETS = {
         resnet_width=(0.5, 0.5, 1.0),
         snapshot=(True, False, True),
         partial=(True, False, True),
+        budget_minutes=(0, 80, 0),  # minutes the design may take here; 0: no budget
     ),
 }

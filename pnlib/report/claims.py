@@ -318,7 +318,7 @@ def report(
 ) -> pd.DataFrame:
     """Print ``header``, the claims that ``not_tested`` names (claim -> why) as NOT TESTED, then each
     claim's conclusion per setting (``conclusions`` with ``converged``) and its comparisons grouped
-    by verdict; return the conclusions."""
+    by verdict; return the conclusions, a ``not tested`` row for each claim of ``not_tested`` last."""
     found = conclusions(verdicts, converged)
     print(header)
     for claim, why in (not_tested or {}).items():
@@ -347,4 +347,12 @@ def report(
         for v, rows in mine.groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))
             print(textwrap.indent(textwrap.fill(f"{v}: {line}", 110, subsequent_indent="    "), "    "))
-    return found
+    unrun = pd.DataFrame(
+        [{"claim": c, "status": "not tested", "why": why} for c, why in (not_tested or {}).items()],
+        columns=found.columns,
+    )
+    if unrun.empty:
+        return found
+    counts = [c for c in found.columns if c not in ("claim", "setting", "budget", "status", "why")]
+    unrun = unrun.fillna({c: 0 for c in counts}).astype({c: int for c in counts})
+    return pd.concat([found, unrun], ignore_index=True)
