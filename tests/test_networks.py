@@ -40,3 +40,90 @@ def test_each_network_declares_its_families_like_with_like():
     assert len(fam) == 8 + 2 + 2 + 1
     modes = networks.modes(CFG, networks.cell(CFG, "alexnet", device="cpu", lr=0.1, num_epochs=1))
     assert set(modes) == {labels.RE_RUNS, "full", "partial: classifier"}
+
+
+def pilot_of(at_E: dict, converged: dict):
+    import pandas as pd
+
+    from pnlib.experiments.pilots import EpochPilot
+
+    longest = max(CFG.pilot_epochs)
+    table = pd.DataFrame(
+        [
+            {
+                "model": m,
+                "E": e,
+                "val_acc": a + (0.01 if e == longest else 0),
+                "gain_from_doubling": 0.02,
+                "chosen": e == 2,
+            }
+            for m, a in at_E.items()
+            for e in CFG.pilot_epochs
+        ]
+    )
+    return EpochPilot(
+        E={m: 2 for m in at_E},
+        converged=converged,
+        learns={m: a > 0.15 for m, a in at_E.items()},
+        table=table,
+        runs=pd.DataFrame(),
+    )
+
+
+def test_the_projection_is_at_E_where_converged_and_at_the_longest_length_where_not():
+    pilot = pilot_of({"alexnet": 0.9, "resnet8": 0.9}, {"alexnet": True, "resnet8": False})
+    per_epoch = {networks.name(CFG, m): 60.0 for m in CFG.models}
+    got = networks.projection(CFG, pilot, per_epoch, Engine(workers=1))
+    cost = networks.cost(CFG, {"alexnet": 2, "resnet8": 4}, CFG.max_seeds).groupby("model").epochs.sum()
+    assert got == {"alexnet": (2, cost["AlexNet ×0.25 (MLP 128)"]), "resnet8": (4, cost["ResNet-8 ×0.5"])}
+
+
+def test_the_budget_goes_only_to_testable_networks_that_fit_in_order():
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, budget_minutes=60)
+    fits = {"alexnet": (2, 50.0), "resnet8": (2, 20.0)}
+    testable = pilot_of({"alexnet": 0.9, "resnet8": 0.9}, {"alexnet": True, "resnet8": True})
+    # both testable: the first fits (50 min), the second would take the total over 60
+    plan = networks.plan(cfg, testable, 0.85, fits)
+    assert plan["alexnet"] is None and "over what is left" in plan["resnet8"]
+    # a network that is not trained, or not converged, gets none of the budget: the next one fits
+    plan = networks.plan(
+        cfg, pilot_of({"alexnet": 0.7, "resnet8": 0.9}, {"alexnet": True, "resnet8": True}), 0.85, fits
+    )
+    assert "not trained: validation accuracy 0.700 at E = 2, 0.710 at 4 epochs" in plan["alexnet"]
+    assert plan["resnet8"] is None
+    plan = networks.plan(
+        cfg, pilot_of({"alexnet": 0.9, "resnet8": 0.9}, {"alexnet": False, "resnet8": True}), 0.85, fits
+    )
+    assert "not converged: doubling 2 to 4 epochs still gains 0.020" in plan["alexnet"]
+    assert "at least 50 min" in plan["alexnet"] and plan["resnet8"] is None
+    # no budget (0): every network that learns runs, and its preconditions label its claims
+    plan = networks.plan(
+        dataclasses.replace(CFG, budget_minutes=0),
+        pilot_of({"alexnet": 0.1, "resnet8": 0.7}, {"alexnet": False, "resnet8": False}),
+        0.85,
+        {"alexnet": (4, 500.0), "resnet8": (4, 500.0)},
+    )
+    assert "at chance" in plan["alexnet"] and plan["resnet8"] is None
+    row = (
+        networks.design_table(
+            cfg,
+            testable,
+            0.85,
+            {networks.name(CFG, m): 2.0 for m in CFG.models},
+            fits,
+            {"alexnet": None, "resnet8": "over"},
+        )
+        .set_index("network")
+        .loc["ResNet-8 ×0.5"]
+    )
+    assert (row.E, row.val_acc_longest, row.trained, row.converged, row.E_needed, row.projected_minutes) == (
+        2,
+        0.91,
+        True,
+        True,
+        2,
+        20.0,
+    )
+    assert (row.ran, row.why_not) == (False, "over")

@@ -121,6 +121,8 @@ def run_jobs(jobs: list[Job], engine: Engine = Engine(), *, data=None) -> list[p
     def lost(job, reason):
         return failed_rows(job, reason).assign(job_seconds=0.0)
 
+    log = os.path.join(jobs[0].root, "jobs.log")  # one line per finished job: the report stays short
+
     return executors.run(
         run_job,
         jobs,
@@ -129,6 +131,7 @@ def run_jobs(jobs: list[Job], engine: Engine = Engine(), *, data=None) -> list[p
         on_lost=lost,
         describe=describe,
         folder=os.path.join(jobs[0].root, "submitit"),
+        log=lambda line: store.append_line(log, f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}"),
     )
 
 
@@ -226,8 +229,8 @@ def run_cells(
     failed = summary[summary.status == "failed"]
     print(
         f"{name}: {len(jobs)} jobs ({engine.executor}, {exp.threads or 1} thread(s) each) in "
-        f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device}; finished runs are reused, so a "
-        f"rerun is fast"
+        f"{(time.perf_counter() - t0) / 60:.1f} min on {exp.data.X_train.device} (one line per job in "
+        f"jobs.log); finished runs are reused, so a rerun is fast"
         + (
             f"; {failed.groupby(['method', 'mode', 'seed']).ngroups} runs FAILED (their rows say "
             f"why): rerun to resume them"

@@ -152,32 +152,84 @@ def projected_minutes(
     )
 
 
-def plan(cfg, pilot: pilots.EpochPilot, bar: float, minutes: pd.DataFrame) -> dict[str, str | None]:
+def projection(cfg, pilot: pilots.EpochPilot, seconds_per_epoch: dict[str, float], engine: Engine) -> dict:
+    """Per model: the trajectory length its design needs (the pilot's E where it converged; else the
+    longest pilot length, a lower bound) and the projected minutes of the whole design there
+    (``cost`` on ``max_seeds`` key seeds at the measured ``seconds_per_epoch``, per model name)."""
+    out = {}
+    for m in cfg.models:
+        e = pilot.E[m] if pilot.converged[m] else max(cfg.pilot_epochs)
+        minutes = projected_minutes(cost(cfg, {m: e}, cfg.max_seeds), seconds_per_epoch, engine)
+        out[m] = (e, float(minutes.minutes.sum()))
+    return out
+
+
+def plan(cfg, pilot: pilots.EpochPilot, bar: float, projected: dict) -> dict[str, str | None]:
     """Per model, in ``cfg.models``' order: ``None`` where its design runs, else why not, in words.
     A network whose trajectory 1 stays at chance is never run. Under a time budget
-    (``cfg.budget_minutes`` > 0) the budget goes only to networks whose claims can be tested (trajectory
-    1 trained to ``bar`` and converged by the pilot rule), in order, while the projected minutes
-    (``projected_minutes``, pilots included) of those run so far fit; without one, every network
-    that learns runs and the preconditions label its claims."""
-    per_model = minutes.groupby("model", sort=False).minutes.sum()
-    spent, out, limited = 0.0, {}, cfg.budget_minutes > 0
+    (``cfg.budget_minutes`` > 0) the budget goes only to networks whose claims can be tested
+    (trajectory 1 trained to ``bar`` and converged by the pilot rule), in order, while the
+    ``projection``s of those run so far fit; without one, every network that learns runs and the
+    preconditions label its claims."""
+    spent, out, limited, longest = 0.0, {}, cfg.budget_minutes > 0, max(cfg.pilot_epochs)
     for m in cfg.models:
-        need, at = float(per_model[name(cfg, m)]), pilot.at_E[m]
-        lower = "" if pilot.converged[m] else "at least "
+        (e, need), at = projected[m], pilot.at_E[m]
+        rows = pilot.table[pilot.table.model == m].set_index("E")
         if not pilot.learns[m]:
             out[m] = f"trajectory 1 stays at chance ({at:.3f}) at E = {pilot.E[m]}: no verdicts"
         elif limited and (at < bar or not pilot.converged[m]):
+            why = []
+            if at < bar:
+                why.append(
+                    f"not trained: validation accuracy {at:.3f} at E = {pilot.E[m]}, "
+                    f"{rows.val_acc[longest]:.3f} at {longest} epochs (bar {bar:.2f})"
+                )
+            if not pilot.converged[m]:
+                why.append(
+                    f"not converged: doubling {longest // 2} to {longest} epochs still gains "
+                    f"{rows.gain_from_doubling[longest // 2]:.3f} (margin {cfg.margin:g})"
+                )
             out[m] = (
-                f"trajectory 1 is {'not trained' if at < bar else 'trained'} (validation accuracy "
-                f"{at:.3f}, bar {bar:.2f}) and {'not ' if not pilot.converged[m] else ''}converged by "
-                f"the pilot rule within {max(cfg.pilot_epochs)} epochs; a converged design would take "
-                f"{lower}{need:.0f} min here (budget {cfg.budget_minutes:g} min), so it was not run"
+                f"trajectory 1 is {'; '.join(why)}. A design at convergence needs E ≥ {e}: at least "
+                f"{need:.0f} min at this machine's measured cost per epoch, against the profile's "
+                f"budget of {cfg.budget_minutes:g} min; the budget goes only to claims that can be tested"
             )
         elif limited and spent + need > cfg.budget_minutes:
             out[m] = (
-                f"its design at E = {pilot.E[m]} would take {need:.0f} min on this machine, over what "
-                f"is left of the profile's budget of {cfg.budget_minutes:g} min"
+                f"its design at E = {e} would take {need:.0f} min on this machine, over what is left "
+                f"of the profile's budget of {cfg.budget_minutes:g} min"
             )
         else:
             spent, out[m] = spent + need, None
     return out
+
+
+def design_table(
+    cfg, pilot: pilots.EpochPilot, bar: float, per_epoch: dict[str, float], projected: dict, runs_on: dict
+) -> pd.DataFrame:
+    """One row per network: what the pilots found (E, trajectory 1's validation accuracy there and
+    at the longest pilot length, the two preconditions), what an epoch costs here, the length a
+    design at convergence needs and its projected minutes (``projection``), and whether it ran
+    (``plan``'s reason where not). Notebook 04 writes it as ``design.csv``."""
+    longest = max(cfg.pilot_epochs)
+    return pd.DataFrame(
+        [
+            {
+                "network": name(cfg, m),
+                "E": pilot.E[m],
+                "val_acc_at_E": pilot.at_E[m],
+                "longest": longest,
+                "val_acc_longest": pilot.table.set_index(["model", "E"]).val_acc[(m, longest)],
+                "trained": pilot.at_E[m] >= bar,
+                "bar": bar,
+                "converged": pilot.converged[m],
+                "seconds_per_epoch": per_epoch[name(cfg, m)],
+                "E_needed": projected[m][0],
+                "projected_minutes": projected[m][1],
+                "budget_minutes": cfg.budget_minutes,
+                "ran": runs_on[m] is None,
+                "why_not": runs_on[m] or "",
+            }
+            for m in cfg.models
+        ]
+    )

@@ -77,9 +77,8 @@ def labels_table(root: Path) -> str:
                 label = f"**{r['status']}" + (f" at {text['at']} steps**" if text["at"] else "**")
                 if text["along the axis"] and not text["at"]:
                     label += f" (along the compute axis: {text['along the axis']})"
-                lines.append(
-                    f"| {name} | {r['claim']} | {text['setting']} | {label} | {_estimate(_key_row(rows))} |"
-                )
+                quoted = f"(no comparison ran: {r['why']})" if not len(rows) else _estimate(_key_row(rows))
+                lines.append(f"| {name} | {r['claim']} | {text['setting']} | {label} | {quoted} |")
     return "\n".join(lines)
 
 
@@ -228,6 +227,43 @@ def lenet_table(root: Path) -> str:
     )
 
 
+def networks_table(root: Path) -> str:
+    """Notebook 04's pilots per network: E and trajectory 1 there and at the longest pilot length
+    against the bar, the preconditions, the measured cost, the length and projected minutes of a
+    design at convergence, and whether it ran."""
+
+    def minutes(r) -> str:
+        budget = f" (budget {r['budget_minutes']:g})" if r["budget_minutes"] else ""
+        return f"{'≥ ' if not r['converged'] else ''}{r['projected_minutes']:.0f}{budget}"
+
+    return _per_row(
+        root,
+        "04_alexnet_resnet",
+        "design.csv",
+        "E_needed",
+        [
+            "network",
+            "E",
+            "trajectory 1 val acc at E (at the longest pilot)",
+            "trained (bar)",
+            "converged",
+            "s / epoch",
+            "a converged design: E, min",
+            "ran",
+        ],
+        lambda r: [
+            r["network"],
+            f"{int(r['E'])}",
+            f"{r['val_acc_at_E']:.3f} ({r['val_acc_longest']:.3f} at {int(r['longest'])})",
+            f"{'yes' if r['trained'] else '**no**'} ({r['bar']:.2f})",
+            "yes" if r["converged"] else f"**no** (by {int(r['longest'])} epochs)",
+            f"{r['seconds_per_epoch']:.1f}",
+            f"{'≥ ' if not r['converged'] else ''}{int(r['E_needed'])}, {minutes(r)}",
+            "yes" if r["ran"] else "no",
+        ],
+    )
+
+
 BLOCKS = {
     "labels": labels_table,
     "toy": toy_table,
@@ -236,6 +272,7 @@ BLOCKS = {
     "teacher-student": teacher_student_table,
     "power": power_table,
     "lenet": lenet_table,
+    "networks": networks_table,
 }
 
 
