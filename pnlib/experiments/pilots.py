@@ -100,12 +100,14 @@ def epochs(
     num_classes: int,
     name: str = "pilot",
     names: dict[str, str] | None = None,
+    bar: float | None = None,
 ) -> EpochPilot:
     """Single plain runs (K = 1) of every length in ``candidates`` per model (``cells``: its cell at
     what the learning-rate pilot chose), on ``seeds``; E per model by ``selection.choose_epochs``
     with ``margin``. Writes ``<name>.csv`` and a figure ``<name>-<model>.png`` per model into ``exp``'s
     folder (``name`` tells apart the pilots of one notebook, e.g. one per init; ``names``: a model's
-    name in the figure's title, e.g. at its scale); raises if a pilot job did not finish."""
+    name in the figure's title, e.g. at its scale; ``bar``: the accuracy of a trained run, drawn in
+    the figures); raises if a pilot job did not finish."""
     pilot = [
         ("longer", f"E={n}", replace(c.with_training(num_epochs=n), K=1, penalty=None))
         for c in cells.values()
@@ -132,6 +134,8 @@ def epochs(
                 of,
                 E[m],
                 f"Pilot: trajectory 1 of {(names or {}).get(m, m)} on {dataset}, seeds {list(seeds)}{verdict}",
+                converged=converged[m],
+                bar=bar,
             ),
             exp.root / f"{name}-{m}.png",
         )

@@ -244,9 +244,10 @@ def saturation_bars(table: pd.DataFrame, title: str):
     return g.figure
 
 
-def pilot(summary: pd.DataFrame, chosen: int, title: str):
+def pilot(summary: pd.DataFrame, chosen: int, title: str, converged: bool = True, bar: float | None = None):
     """Validation accuracy of single runs against their length E (one line per seed, and the
-    mean), with the chosen E marked."""
+    mean), with the chosen E marked (``converged``: by the rule) and the accuracy a trained run
+    reaches (``bar``) where there is one."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     sns.lineplot(
         data=summary, x="epochs", y="val_acc", units="seed", estimator=None, color="0.7", lw=1, ax=ax
@@ -254,7 +255,14 @@ def pilot(summary: pd.DataFrame, chosen: int, title: str):
     sns.lineplot(
         data=summary, x="epochs", y="val_acc", errorbar=None, marker="o", ax=ax, label="mean over seeds"
     )
-    ax.axvline(chosen, ls="--", color="C3", label=f"chosen E = {chosen}")
+    ax.axvline(
+        chosen,
+        ls="--",
+        color="C3",
+        label=f"chosen E = {chosen}" if converged else f"E = {chosen}, not converged",
+    )
+    if bar is not None:
+        ax.axhline(bar, ls=":", color="0.3", label=f"trained: {bar:.2f}")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(summary.epochs.unique()), [str(e) for e in sorted(summary.epochs.unique())])
     ax.minorticks_off()

@@ -77,7 +77,11 @@ def labels_table(root: Path) -> str:
                 label = f"**{r['status']}" + (f" at {text['at']} steps**" if text["at"] else "**")
                 if text["along the axis"] and not text["at"]:
                     label += f" (along the compute axis: {text['along the axis']})"
-                quoted = f"(no comparison ran: {r['why']})" if not len(rows) else _estimate(_key_row(rows))
+                quoted = (
+                    f"(no comparison ran: {r['why'].split('. ')[0]})"
+                    if not len(rows)
+                    else _estimate(_key_row(rows))
+                )
                 lines.append(f"| {name} | {r['claim']} | {text['setting']} | {label} | {quoted} |")
     return "\n".join(lines)
 
