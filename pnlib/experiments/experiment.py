@@ -80,9 +80,9 @@ class Experiment(Store):
         total = 0.0
         for key in self.trajectories(method, cfg, seed).key:
             metrics = self.folder(key) / "metrics.json"
-            if not metrics.exists():  # a trajectory that never ran (its run failed before it)
+            by = store.read_json(metrics).get("trained_by") if metrics.exists() else None
+            if by is None:  # never ran (its run failed before it), or trained jointly (repulsive ensemble)
                 continue
-            by = store.read_json(metrics)["trained_by"]
             total += (datetime.fromisoformat(by["end"]) - datetime.fromisoformat(by["start"])).total_seconds()
         return total
 

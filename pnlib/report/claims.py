@@ -17,19 +17,9 @@ from pnlib.base import labels
 from pnlib.report import stats
 
 # the columns of a verdict table after its claim (stats.verdicts' and the divergence counts)
-VERDICT_COLUMNS = [
-    "claim",
-    "comparison",
-    "n_seeds",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "p_holm",
-    "verdict",
-    "diverged_a",
-    "diverged_b",
-    "note",
-]
+VERDICT_COLUMNS = (
+    "claim comparison n_seeds estimate ci_low ci_high p_holm verdict diverged_a diverged_b note".split()
+)
 
 
 def no_verdicts() -> pd.DataFrame:
@@ -330,11 +320,10 @@ def report(
             if getattr(r, k) or k != "identical"
         )
         repeats = (
-            f"; {r.repeats} more repeat the numbers of one of these (e.g. every baseline at the same "
-            f"accuracy) and are counted once"
+            f"; {r.repeats} more repeat the numbers of one of these (e.g. every baseline at the same accuracy) and are counted once"
             if r.repeats
             else ""
-        )
+        )  # noqa: E501
         label, why = r.status.upper(), r.why
         if why.startswith("not tested at convergence: "):  # the label says it; the reason follows
             label, why = "NOT TESTED AT CONVERGENCE", why.removeprefix("not tested at convergence: ")
@@ -347,12 +336,10 @@ def report(
         for v, rows in mine.groupby("verdict", sort=False):
             line = "; ".join(f"{c} {e:+.3f}" for c, e in zip(rows.comparison, rows.estimate))
             print(textwrap.indent(textwrap.fill(f"{v}: {line}", 110, subsequent_indent="    "), "    "))
-    unrun = pd.DataFrame(
-        [{"claim": c, "status": "not tested", "why": why} for c, why in (not_tested or {}).items()],
-        columns=found.columns,
+    zero = dict.fromkeys(
+        ["better", "worse", "equivalent", "inconclusive", "identical", "distinct", "repeats"], 0
     )
-    if unrun.empty:
-        return found
-    counts = [c for c in found.columns if c not in ("claim", "setting", "budget", "status", "why")]
-    unrun = unrun.fillna({c: 0 for c in counts}).astype({c: int for c in counts})
-    return pd.concat([found, unrun], ignore_index=True)
+    unrun = [{"claim": c, "status": "not tested", "why": w, **zero} for c, w in (not_tested or {}).items()]
+    return (
+        pd.concat([found, pd.DataFrame(unrun, columns=found.columns)], ignore_index=True) if unrun else found
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pnlib.base import store
+from pnlib.report import findings
 
 NOTEBOOKS = {
     "01_method": "01 · 2-D surface",
@@ -27,25 +28,6 @@ def _read(root: Path, *parts: str) -> pd.DataFrame | None:
 
 def _num(x: float, signed: bool = True) -> str:
     return f"{x:+.3f}" if signed else f"{x:.3f}"
-
-
-def _key_row(rows: pd.DataFrame) -> pd.Series | None:
-    """The comparison a claim's line quotes: against restarts where it has one (the selected
-    solution first), else its first comparison that tests something."""
-    live = rows[(rows.verdict != "identical") & (rows.get("repeats", "").fillna("") == "")]
-    if not len(live):
-        return None
-    restarts = live[live.comparison.str.contains("− restarts")]
-    return (restarts if len(restarts) else live).iloc[0]
-
-
-def _estimate(row: pd.Series | None) -> str:
-    if row is None:
-        return "(every comparison identical)"
-    return (
-        f"{row.comparison}: {_num(row.estimate)} [{_num(row.ci_low)}, {_num(row.ci_high)}], "
-        f"{row.verdict}, n = {int(row.n_seeds)}"
-    )
 
 
 def labels_table(root: Path) -> str:
@@ -80,7 +62,7 @@ def labels_table(root: Path) -> str:
                 quoted = (
                     f"(no comparison ran: {r['why'].split('. ')[0]})"
                     if not len(rows)
-                    else _estimate(_key_row(rows))
+                    else findings.quote(findings.key_comparison(rows))
                 )
                 lines.append(f"| {name} | {r['claim']} | {text['setting']} | {label} | {quoted} |")
     return "\n".join(lines)
