@@ -67,3 +67,16 @@ def test_the_table_pools_centred_differences():
     assert t["seeds needed"].item() == power.seeds_needed(0.01, 0.005, 2)
     with pytest.raises(ValueError, match="two tuning seeds"):
         power.pooled_sd({"x": np.array([0.1])})
+
+
+def test_each_group_runs_the_seeds_its_own_claims_need_within_the_budget():
+    from pnlib.experiments.pilots import seeds_per_group
+
+    needed = {"good: vs restarts": 9, "good: vs kick": 4, "poor: vs restarts": 22}
+    group_of = {"good: vs restarts": "good", "good: vs kick": "good", "poor: vs restarts": "poor"}
+    got = seeds_per_group(needed, group_of, ["good", "poor", "tanh"], design_seeds=6, max_seeds=16)
+    # good: its most demanding claim (9); poor: capped by the budget; a group without claims: the design's
+    assert got == {"good": 9, "poor": 16, "tanh": 6}
+    assert seeds_per_group({"a": 2}, {"a": "g"}, ["g"], design_seeds=6, max_seeds=16) == {"g": 6}
+    with pytest.raises(ValueError, match="raise max_seeds"):
+        seeds_per_group(needed, group_of, ["good"], design_seeds=10, max_seeds=8)

@@ -171,12 +171,16 @@ def is_key(spec: dict) -> bool:
 @dataclass
 class PowerPilot:
     """What ``seeds`` found: the table (one row per claim), the seeds each claim's family needs and
-    the seeds the key comparisons run on (``n_key``: at least the design's ``seeds``, at most its
-    budget ``max_seeds``)."""
+    the seeds each group's key comparisons run on (``n_group``: what its claims need, at least the
+    design's ``seeds``, at most its budget ``max_seeds``); ``n_key`` is the largest of them."""
 
     table: pd.DataFrame
     needed: dict[str, int]
-    n_key: int
+    n_group: dict[str, int]
+
+    @property
+    def n_key(self) -> int:
+        return max(self.n_group.values())
 
     def powered(self, verdicts: pd.DataFrame) -> pd.Series:
         """Per verdict row: whether its comparison had the seeds its family needs."""
@@ -222,4 +226,17 @@ def seeds(
     table = power.table({c: diffs[group_of[c]] for c in size.index}, size.to_dict(), margin)
     store.write_csv(exp.root / "power.csv", table)
     needed = table.set_index("family")["seeds needed"].astype(int).to_dict()
-    return PowerPilot(table, needed, int(min(max(design_seeds, max(needed.values())), max_seeds)))
+    return PowerPilot(table, needed, seeds_per_group(needed, group_of, list(groups), design_seeds, max_seeds))
+
+
+def seeds_per_group(
+    needed: dict[str, int], group_of: dict[str, str], groups: list[str], design_seeds: int, max_seeds: int
+) -> dict[str, int]:
+    """Per group (``group_of``: claim -> group), the seeds its key comparisons run on: the most any of its claims needs, at least
+    ``design_seeds`` and at most ``max_seeds``; a group with no claim gets ``design_seeds``."""
+    if max_seeds < design_seeds:
+        raise ValueError(f"max_seeds = {max_seeds} is below seeds = {design_seeds}: raise max_seeds")
+    return {
+        g: int(min(max([design_seeds] + [n for c, n in needed.items() if group_of[c] == g]), max_seeds))
+        for g in groups
+    }
