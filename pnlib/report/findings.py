@@ -32,24 +32,49 @@ def quote(row: pd.Series | None) -> str:
 
 
 def _rows(verdicts: pd.DataFrame, r) -> pd.DataFrame:
+    """The verdict rows behind one label row: its claim, its setting where it has one, and its
+    budget (``at``) where it was labelled at one point of a compute axis."""
     rows = verdicts[verdicts.claim == r["claim"]]
-    setting = r.get("setting")
-    return rows[rows.setting == setting] if isinstance(setting, str) and "setting" in rows else rows
+    setting, at = r.get("setting"), r.get("at")
+    if isinstance(setting, str) and "setting" in rows:
+        rows = rows[rows.setting == setting]
+    if isinstance(at, str) and at and "budget" in rows:
+        rows = rows[rows.budget == at]
+    return rows
+
+
+def _first_sentence(text) -> str:
+    return str(text).split(". ")[0].rstrip(".") if isinstance(text, str) and text else ""
+
+
+def _family(status: str) -> str:
+    """The label of ``ORDER`` a status belongs to ("not tested at convergence" is "not tested")."""
+    return next((o for o in ORDER if str(status).startswith(o)), str(status))
 
 
 def table(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim (and setting): its label and the comparison it quotes, or, where no
-    comparison ran, why."""
+    """One row per claim (and setting): its label and the comparison it quotes; where the claim was
+    not tested, why (and, where a compute axis was run instead, its labels along the axis)."""
     out = []
     for _, r in found.iterrows():
         rows = _rows(verdicts, r)
+        along = r.get("along the axis")
+        if _family(r["status"]) == "not tested":
+            text = (
+                f"not tested: {_first_sentence(r['why'])}"
+                if len(rows)
+                else (f"no comparison ran: {_first_sentence(r['why'])}")
+            )
+            if isinstance(along, str) and along:
+                text += f"; along the compute axis: {along}"
+        else:
+            text = quote(key_comparison(rows)) if len(rows) else "no comparison ran"
+        setting = r.get("setting")
         out.append(
             {
-                "claim": r["claim"] + (f" [{r['setting']}]" if isinstance(r.get("setting"), str) else ""),
+                "claim": r["claim"] + (f" [{setting}]" if isinstance(setting, str) and setting else ""),
                 "label": r["status"],
-                "key comparison (estimate [interval], verdict, n)": quote(key_comparison(rows))
-                if len(rows)
-                else f"no comparison ran: {r['why'].split('. ')[0]}",
+                "key comparison (estimate [interval], verdict, n)": text,
             }
         )
     return pd.DataFrame(out)
@@ -62,17 +87,22 @@ def prose(found: pd.DataFrame) -> str:
              "refuted": "Refuted", "no difference": "No difference within the margin",
              "underpowered": "Underpowered (inconclusive with fewer seeds than the power analysis asked for)",
              "open": "Open (inconclusive)", "not tested": "Not tested"}  # fmt: skip
-    claim = found.claim + found.get("setting", pd.Series(index=found.index, dtype=object)).map(
-        lambda s: f" [{s}]" if isinstance(s, str) else ""
-    )
+    setting = found["setting"] if "setting" in found else pd.Series("", index=found.index)
+    setting = setting.map(lambda s: s if isinstance(s, str) else "")
+    family = found.status.map(_family)
     parts = []
-    for status in ORDER:
-        mine = found.status == status
-        if not mine.any():
-            continue
-        text = f"**{names[status]}**: " + "; ".join(claim[mine]) + "."
-        if status == "not tested":
-            reasons = found.why[mine].map(lambda w: w.split(". ")[0]).unique()
-            text += " " + (f"Why: {reasons[0]}." if len(reasons) == 1 else "Why: in the table below.")
-        parts.append(text)
+    for status in ORDER + tuple(sorted(set(family) - set(ORDER))):
+        for exact in dict.fromkeys(found.status[family == status]):
+            mine = found.status == exact
+            name = names.get(exact, exact[:1].upper() + exact[1:])
+            settings = (
+                setting[mine]
+                .groupby(found.claim[mine], sort=False)
+                .agg(lambda s: f" [{'; '.join(x for x in s if x)}]" if any(s) else "")
+            )  # each claim once, with the settings that got this label
+            text = f"**{name}**: " + "; ".join(c + w for c, w in settings.items()) + "."
+            if status == "not tested":
+                reasons = found.why[mine].map(_first_sentence).unique()
+                text += " " + (f"Why: {reasons[0]}." if len(reasons) == 1 else "Why: in the table below.")
+            parts.append(text)
     return "\n\n".join(parts) if parts else "No claim was declared."
