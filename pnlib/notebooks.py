@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from pnlib.base import store
@@ -72,6 +73,7 @@ def configure(experiment: str, namespace: dict, *, torch_threads: int = 2, verbo
     the figure style (``plots.set_style``) and torch's threads for the notebook's own computing (2,
     the cores of the machines that computed the committed results; the grid's jobs set their own)."""
     plots.set_style()
+    pd.set_option("display.max_colwidth", None)  # a claim or comparison cut at 50 characters names nothing
     torch.set_num_threads(torch_threads)
     cfg = profiles.config_for(experiment, namespace, verbose=verbose)
     if verbose and not hasattr(cfg, "precision"):
