@@ -1,5 +1,5 @@
 """``python -m pnlib check-data --profile P NOTEBOOK...``: what ``make run`` does before it trains;
-``python -m pnlib readme [--check]``: the README's result tables from the result files."""
+``python -m pnlib readme [--check]``: the result tables of README.md and docs/*.md from the result files."""
 
 import argparse
 import sys
@@ -14,8 +14,12 @@ args = cli.parse_intermixed_args()
 if args.command == "readme":
     from pnlib.report import readme
 
-    changed = readme.update(Path("README.md"), check=args.check)
-    print(f"README blocks {'that differ' if args.check else 'rewritten'}: {changed or 'none'}")
+    changed = [
+        f"{page}: {block}"
+        for page in readme.pages(Path("."))
+        for block in readme.update(page, check=args.check)
+    ]
+    print(f"result blocks {'that differ' if args.check else 'rewritten'}: {changed or 'none'}")
     sys.exit(1 if args.check and changed else 0)
 if not args.profile:
     cli.error("check-data needs --profile")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from pnlib.report import readme
 
@@ -11,8 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_committed_readme_tables_are_the_ones_the_committed_results_give():
-    changed = readme.update(ROOT / "README.md", ROOT / "results", check=True)
-    assert changed == [], f"README blocks {changed} differ from results/: run `python -m pnlib readme`"
+    changed = {
+        page.name: blocks
+        for page in readme.pages(ROOT)
+        if (blocks := readme.update(page, ROOT / "results", check=True))
+    }
+    assert changed == {}, f"result blocks {changed} differ from results/: run `python -m pnlib readme`"
+    assert len(readme.pages(ROOT)) > 1 and (ROOT / "README.md").read_text().count("\n") <= 250
+
+
+def test_the_own_training_loop_example_of_the_docs_runs():
+    page = (ROOT / "docs" / "package.md").read_text()
+    block = page[page.index("### Use it in your own training loop") :].split("```python\n")[1].split("```")[0]
+    namespace = {}
+    exec(compile(block, "docs/package.md", "exec"), namespace)  # the example as a reader copies it
+    # every trajectory's end point became an anchor, and the last one is not θ₀
+    assert namespace["penalty"].num_anchors == namespace["K"]
+    theta0, end = namespace["theta0"], namespace["model"].state_dict()
+    assert any(not torch.equal(theta0[k], end[k]) for k in theta0)
 
 
 def test_a_block_is_rewritten_from_its_files_and_an_unknown_one_is_refused(tmp_path):

@@ -1,7 +1,8 @@
-"""The README's result tables, written from the result files by code, so that no number in them can
-disagree with its CSV: ``python -m pnlib readme`` rewrites every block between
-``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; ``--check`` only says which differ
-(``tests/test_readme.py`` runs it on the committed README and results)."""
+"""The result tables of the README and of ``docs/``, written from the result files by code, so that
+no number in them can disagree with its CSV: ``python -m pnlib readme`` rewrites every block
+between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in every page of ``pages``;
+``--check`` only says which differ (``tests/test_readme.py`` runs it on the committed pages and
+results)."""
 
 from __future__ import annotations
 
@@ -260,6 +261,11 @@ BLOCKS = {
     "lenet": lenet_table,
     "networks": networks_table,
 }
+
+
+def pages(repo: Path) -> list[Path]:
+    """The pages that may hold result blocks: the README and every page of ``docs/``."""
+    return [repo / "README.md", *sorted((repo / "docs").glob("*.md"))]
 
 
 def update(readme: Path, root: Path | None = None, check: bool = False) -> list[str]:
