@@ -1,4 +1,4 @@
-"""The comparisons of METHOD.md on networks: ``methods`` (the one method registry), ``baselines``
+"""The comparisons of docs/method.md on networks: ``methods`` (the one method registry), ``baselines``
 (the producers of the controls and the baselines), ``experiment`` (runs of the registered methods
 over the trajectory store), ``grid`` (cells, jobs and their tables), ``executors`` (local
 processes, Slurm, dask), ``pilots`` (the learning-rate and trajectory-length pilots) and

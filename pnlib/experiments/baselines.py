@@ -1,4 +1,4 @@
-"""The baselines and the control of METHOD.md beyond restarts and longer training, run by
+"""The baselines and the control of docs/method.md beyond restarts and longer training, run by
 ``Experiment.run`` like the others (same K, same epochs per trajectory, so the same compute):
 
 * ``snapshot`` (SGDR / snapshot ensembles; Loshchilov & Hutter 2017, Huang et al. 2017): K cosine

@@ -1,4 +1,4 @@
-"""The comparisons of METHOD.md for one results folder: ``Experiment.run(method, cfg, seed)``.
+"""The comparisons of docs/method.md for one results folder: ``Experiment.run(method, cfg, seed)``.
 
 An ``Experiment`` is the trajectory store of ``pnlib.train.runs`` (θ₀, trajectories under their keys,
 locks, records) plus the runs of the registered methods (``pnlib.experiments.methods``). Each run writes

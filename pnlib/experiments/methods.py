@@ -1,4 +1,4 @@
-"""The one method registry: every method and control of METHOD.md, registered once by name with
+"""The one method registry: every method and control of docs/method.md, registered once by name with
 what produces its trajectories and the name its rows carry.
 
 A producer is ``produce(exp, cfg, seed) -> [record, ...]``: the records (key, status, scores) of

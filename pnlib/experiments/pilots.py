@@ -1,4 +1,4 @@
-"""The pilots of METHOD.md: they fix a training setting on the tuning seeds (1000 …), by
+"""The pilots of docs/method.md: they fix a training setting on the tuning seeds (1000 …), by
 validation accuracy only, before any reported run. ``learning_rate`` chooses a model's (lr,
 batch size) among the settings whose penalised trajectory survived; ``epochs`` chooses its
 trajectory length E by the doubling rule (``selection.choose_epochs``) and marks whether E is

@@ -1,5 +1,5 @@
 """The one group geometry: the persistent set as an ordered list of tensors, and the groups that
-split it (METHOD.md: ``neuron``, ``layer`` or ``model``).
+split it (docs/method.md: ``neuron``, ``layer`` or ``model``).
 
 A block is one persistent module: a weight of shape ``(out, *fan_in)`` and, if the module has one,
 a bias of shape ``(out,)``. Neuron g of a block is row g of its weight with bias entry g. The

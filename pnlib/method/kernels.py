@@ -1,4 +1,4 @@
-"""The penalty's kernels φ(r) and schedules λ(t)/λ (METHOD.md): ``gaussian`` exp(−r²/2),
+"""The penalty's kernels φ(r) and schedules λ(t)/λ (docs/method.md): ``gaussian`` exp(−r²/2),
 ``inverse`` 1/(r² + ε) in the style of deflation, ``hinge`` max(0, 1 − r)²; ``constant``, ``linear``
 and ``cosine`` to 0, or ``off_after:<fraction>``. ``penalty_terms`` gives φ and the gradient
 coefficient of every group at once, for ``PersistentPenalty`` and the batched synthetic engine."""

@@ -1,5 +1,5 @@
 """Random points at measured distances from θ₀, group by group: the geometry of the two controls
-of METHOD.md that keep the size of persistence's displacement and forget its direction.
+of docs/method.md that keep the size of persistence's displacement and forget its direction.
 
 * ``matched_kick`` (the random kick): θ₀ plus a random perturbation whose norm in each persistent
   group g is ‖a_g − b_g‖, for two states a, b (persistent and penalty-free trajectory k after

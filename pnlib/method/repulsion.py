@@ -1,6 +1,6 @@
 r"""The repulsive deep ensemble of D'Angelo & Fortuin (2021, "Repulsive deep ensembles are
 Bayesian"), in weight space with the kernel-density (KDE) estimate of the gradient of the
-members' log density, as METHOD.md specifies it.
+members' log density, as docs/method.md specifies it.
 
 K members w_1 … w_K (all parameters of each network, flattened) train at once from independent
 initializations. Their Wasserstein gradient flow on the posterior moves member i along
@@ -16,7 +16,7 @@ training points, so in the units of the mean training loss L that SGD descends, 
 scaled by 1/N against the data term: member i descends ∇L(w_i) + (1/N)·∇ log ρ̂(w_i). That is the
 paper's scaling; the prior is the weight decay every method shares. The authors' code
 (``ratschlab/repulsive_ensembles``) takes the median over the whole K × K matrix of squared
-distances, diagonal included, and divides by log(K + 1); METHOD.md's rule is the one used here.
+distances, diagonal included, and divides by log(K + 1); docs/method.md's rule is the one used here.
 
 ``kde_gradient`` is the closed form; ``kde_gradient_autograd`` is the same quantity by autograd
 (tests/test_baselines.py checks that they agree).

@@ -228,7 +228,7 @@ def is_ensemble(spec: dict) -> bool:
 def like_with_like(family: list[dict]) -> list[dict]:
     """``family`` unchanged, or a ValueError naming the first comparison of an ensemble with a single
     model: an ensemble of K beats one model whatever the method, so such a comparison says nothing
-    about persistence (METHOD.md, "like with like"). Ensembles are compared with ensembles."""
+    about persistence (docs/method.md, "like with like"). Ensembles are compared with ensembles."""
     for c in family:
         if is_ensemble(c["a"]) != is_ensemble(c["b"]):
             raise ValueError(

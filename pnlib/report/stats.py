@@ -128,7 +128,7 @@ def verdicts(comparisons: list[dict], margin: float, alpha: float = 0.05):
     and ``b`` (``kind``: ``"t"`` for accuracies, ``"mcnemar"`` for success/failure), optionally a
     ``setting`` (a data distribution × width, a k, an init) and a ``budget`` (a point of a compute
     axis), which are copied to the row. The estimate is mean(a − b). **A family is one claim**: the
-    comparisons that test it (METHOD.md), Holm-adjusted among themselves. In each family:
+    comparisons that test it (docs/method.md), Holm-adjusted among themselves. In each family:
 
     * ``better`` / ``worse``: the difference test's Holm-adjusted p (``p_holm``) < α, in the
       direction of the estimate;

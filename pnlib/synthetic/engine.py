@@ -4,7 +4,7 @@ Parameters of B runs live in one (B, D) tensor; an objective maps it to per-run 
 gradients (B, D). ``persistent_descent`` runs K trajectories from the same θ₀ for all B runs
 together, the penalty of trajectory k built from the end points of trajectories 1..k-1 with the
 same kernel math as ``PersistentPenalty`` (``kernels.penalty_terms``). ``run_methods`` runs every
-method of METHOD.md's equal-compute comparison; ``outcomes`` tabulates them per run.
+method of docs/method.md's equal-compute comparison; ``outcomes`` tabulates them per run.
 """
 
 from __future__ import annotations
@@ -215,14 +215,14 @@ def kick_starts(
     theta0: torch.Tensor, a: torch.Tensor, b: torch.Tensor, groups: Groups | None, seed: int
 ) -> torch.Tensor:
     """θ₀ plus a random perturbation, per run and group g, of norm ‖a_g − b_g‖ and a direction
-    uniform on the group's sphere: the random-kick control (METHOD.md) for B runs (B, D), by the
+    uniform on the group's sphere: the random-kick control (docs/method.md) for B runs (B, D), by the
     networks' own ``kicks.perturbed``."""
     groups = groups if groups is not None else Groups.whole(theta0.shape[-1])
     target = group_sq(groups, a - b).sqrt()
     return groups.flatten(perturbed(groups, groups.unflatten(theta0), target, seed))
 
 
-# -- the equal-compute comparison (METHOD.md) for a batched objective ----------------------------
+# -- the equal-compute comparison (docs/method.md) for a batched objective ----------------------------
 METHODS = (
     labels.TRAJECTORY_1,
     labels.PERSISTENT,
