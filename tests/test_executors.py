@@ -274,3 +274,30 @@ def test_a_job_of_an_unknown_method_is_failed_rows_not_a_crash(tiny_data, tmp_pa
     rows = G.run_job(job, tiny_data)
     assert list(rows.method) == ["foo", "foo"] and (rows.status == "failed").all()
     assert rows.error.str.contains("unknown method 'foo'").all()
+
+
+def test_a_grid_in_a_kernel_shows_one_line_updated_in_place_and_a_tqdm_bar_elsewhere(monkeypatch):
+    import IPython.display
+    from tqdm.std import tqdm
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj.data)
+
+    def display(obj, display_id):
+        shown.append(obj.data)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    bar = executors.InKernelProgress(3, "main")
+    for _ in range(3):
+        bar.update()
+    bar.close()
+    # the saved report keeps the last update: a static view shows the finished grid, not "0%"
+    assert shown[0].startswith("main ") and "0/3 jobs" in shown[0]
+    assert shown[-1].startswith("main " + "█" * 20) and "3/3 jobs" in shown[-1]
+    other = executors.progress(2, "x")  # no Jupyter kernel in a test process
+    assert isinstance(other, tqdm)
+    other.close()

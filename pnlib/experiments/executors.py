@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from pnlib.base import checks
 
@@ -95,7 +95,7 @@ def run(
     if not jobs:
         return []
     results: dict[int, object] = {}
-    bar = tqdm(total=len(jobs), desc=f"{engine.executor} grid", unit="job")
+    bar = progress(len(jobs), f"{engine.executor} grid")
 
     def done(i: int, result) -> None:
         results[i] = result
@@ -113,6 +113,46 @@ def run(
         _dask(fn, jobs, engine.workers, threads, engine.dask_address, done, on_lost)
     bar.close()
     return [results[i] for i in range(len(jobs))]
+
+
+class InKernelProgress:
+    """A grid's progress in a Jupyter kernel: one text line updated in place (a display id), so the
+    saved report, read in a static view, shows the grid's last state, not an empty widget."""
+
+    def __init__(self, total: int, desc: str):
+        from IPython.display import display
+
+        self.total, self.desc, self.n, self.t0, self.shown = total, desc, 0, time.monotonic(), 0.0
+        self.handle = display(self.line(), display_id=True)
+
+    def line(self):
+        from IPython.display import Pretty
+
+        done = int(20 * self.n / self.total)
+        minutes = (time.monotonic() - self.t0) / 60
+        return Pretty(
+            f"{self.desc} {'█' * done}{'·' * (20 - done)} {self.n}/{self.total} jobs, {minutes:.1f} min"
+        )
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.n == self.total or time.monotonic() - self.shown > 1:
+            self.shown = time.monotonic()
+            self.handle.update(self.line())
+
+    def close(self) -> None:
+        self.handle.update(self.line())
+
+
+def progress(total: int, desc: str):
+    """A progress bar for ``total`` jobs: a line updated in place in a Jupyter kernel, tqdm elsewhere."""
+    try:
+        from IPython import get_ipython
+
+        in_kernel = getattr(get_ipython(), "kernel", None) is not None
+    except ImportError:
+        in_kernel = False
+    return InKernelProgress(total, desc) if in_kernel else tqdm(total=total, desc=desc, unit="job")
 
 
 @contextmanager
