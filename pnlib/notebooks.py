@@ -55,14 +55,12 @@ def load_for(cfg, *, pad_to_32: bool = False, device: str | torch.device = "cpu"
     )
     if data.name != "cifar10":
         print(
-            "="
-            * 78
-            + f"\nDATASET: {data.name.upper()}{' (padded to 32×32)' if pad_to_32 else ''}, NOT CIFAR-10. "
+            "=" * 78 + f"\nDATASET: {data.title}{' (padded to 32×32)' if pad_to_32 else ''}, not CIFAR-10. "
             f"CIFAR-10 was not found (see data/README.md).\nEvery table and figure below names the dataset "
             f"it used.\n" + "=" * 78
         )
     print(
-        f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
+        f"{data.title}: {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} test images, "
         f"{data.in_channels}×{data.image_size}×{data.image_size}, on {device}"
     )
     return data

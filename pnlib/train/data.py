@@ -26,6 +26,7 @@ from pnlib.base.store import project_root
 from pnlib.train.formats import CIFAR_DIR, CIFAR_URL, FASHION_DIR, FASHION_FILES, FASHION_MIRROR, read
 
 DATASETS = ("auto", "cifar10", "fashion_mnist")
+TITLES = {"cifar10": "CIFAR-10", "fashion_mnist": "Fashion-MNIST"}  # how reports name them
 DATA_ENV = "PNLIB_DATA"  # the data folder; default <repository>/data
 SYSTEM_ENV = "PNLIB_SYSTEM_DATASETS"  # Debian's datasets folder; default /usr/share/datasets
 DOWNLOAD_TIMEOUT_S = 10  # per connect/read: an offline machine gives up at once
@@ -50,6 +51,11 @@ class Data:
     std: tuple[float, ...]
     classes: tuple[str, ...]
     source: tuple = ()  # the load_dataset arguments that rebuild these splits (a worker process loads them so)
+
+    @property
+    def title(self) -> str:
+        """The dataset's name as a reader knows it (``Fashion-MNIST``), for titles and tables."""
+        return TITLES.get(self.name, self.name)
 
     @property
     def num_classes(self) -> int:
