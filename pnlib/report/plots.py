@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -272,72 +271,4 @@ def pilot(summary: pd.DataFrame, chosen: int, title: str, converged: bool = True
         title=title,
     )
     ax.legend(fontsize="small")
-    return fig
-
-
-VERDICT_COLOURS = {
-    "better": "C2",
-    "worse": "C3",
-    "equivalent": "C0",
-    "inconclusive": "0.55",
-    "identical": "0.8",
-}
-SELECTION_MARKERS = {"selected": "o", "ensemble": "D", "single": "s"}
-
-
-def verdict_panels(table: pd.DataFrame, margin: float, title: str, labels: pd.DataFrame | None = None):
-    """One panel per claim, each on its own x scale: every comparison's paired estimate a − b with
-    its Holm-level interval, coloured by verdict, the ±margin band shaded. ``labels`` (rows aligned
-    with ``table``: ``label``, ``selection``, e.g. ``claims.short_labels(family)``) gives short row
-    names and a marker per selection; without it the comparison text is the label."""
-    t = table.reset_index(drop=True)
-    lab = labels.reset_index(drop=True) if labels is not None else pd.DataFrame({"label": t.comparison})
-    t = t.assign(label=lab.label, selection=lab.get("selection", pd.Series("single", index=t.index)))
-    claims = list(dict.fromkeys(t.claim))
-    rows = [list(dict.fromkeys(t.label[t.claim == c])) for c in claims]
-    fig, axes = plt.subplots(
-        len(claims),
-        1,
-        figsize=(9.5, 0.34 * sum(map(len, rows)) + 1.05 * len(claims) + 0.4),
-        gridspec_kw={"height_ratios": [len(r) + 1.6 for r in rows]},
-        squeeze=False,
-    )
-    offsets = {"selected": 0.16, "ensemble": -0.16, "single": 0.0}
-    for ax, claim, names in zip(axes[:, 0], claims, rows):
-        g = t[t.claim == claim]
-        g = g.assign(y=[len(names) - 1 - names.index(n) for n in g.label] + g.selection.map(offsets))
-        ax.axvspan(-margin, margin, color="C0", alpha=0.12, lw=0)
-        ax.axvline(0, color="k", lw=0.8)
-        for (v, sel), r in g.groupby(["verdict", "selection"]):
-            ax.errorbar(
-                r.estimate,
-                r.y,
-                xerr=[r.estimate - r.ci_low, r.ci_high - r.estimate],
-                fmt=SELECTION_MARKERS[sel],
-                color=VERDICT_COLOURS[v],
-                capsize=2,
-                ms=5,
-                lw=1.2,
-            )
-        ax.set_yticks(range(len(names))[::-1], names, fontsize="small")
-        ax.set_ylim(-0.6, len(names) - 0.4)
-        ax.set_title(textwrap.fill(claim, 90), fontsize="medium", loc="left")
-        ax.set_xlabel(f"a − b, paired ({g.metric.iloc[0]}; intervals at Holm's level)", fontsize="small")
-    handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=v) for v, c in VERDICT_COLOURS.items()]
-    handles.append(plt.Rectangle((0, 0), 1, 1, color="C0", alpha=0.12, label=f"±{margin:g} margin"))
-    present = [s for s in SELECTION_MARKERS if s in set(t.selection)]
-    if len(present) > 1:
-        handles += [
-            plt.Line2D([], [], color="k", marker=SELECTION_MARKERS[s], ls="", label=s) for s in present
-        ]
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        ncol=len(handles),
-        fontsize="small",
-        frameon=False,
-        bbox_to_anchor=(0.5, 1.0),
-    )
-    fig.suptitle(title, y=1.0 + 0.35 / fig.get_figheight())
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     return fig
