@@ -259,3 +259,13 @@ def test_an_interrupted_cached_jobs_keeps_every_part_whose_jobs_finished(tmp_pat
 
     monkeypatch.setattr(executors, "starmap", starmap)
     assert profiles.cached_jobs(cfg, parts).tag.tolist() == ["a", "a", "b"] and calls == [1]
+
+
+def test_a_report_names_only_the_values_set_apart_from_its_profile(capsys):
+    from pnlib.experiments import profiles
+
+    profiles.config_for("03_lenet", {"profile": "cpu"})
+    assert "set for this run" not in capsys.readouterr().out  # no config dump
+    profiles.config_for("03_lenet", {"profile": "cpu", "seeds": 4, "lr": 0.05})
+    out = capsys.readouterr().out
+    assert "seeds = 4 (the cpu profile's: 9)" in out and "lr =" not in out  # lr is the default

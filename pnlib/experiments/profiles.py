@@ -109,12 +109,15 @@ def config_for(experiment: str, namespace: dict, *, verbose: bool = True) -> Not
     cls = CONFIGS[experiment]
     name, source = resolve_profile(namespace.get("profile"))
     preset = PRESETS[experiment][name]
-    values = {}
+    values, changed = {}, []
     for f in dataclasses.fields(cls):
         if f.name == "profile":
             continue
         value = namespace.get(f.name, f.default)
         values[f.name] = preset.get(f.name) if value is None else value
+        usual = preset.get(f.name, f.default)
+        if value is not None and value != usual:
+            changed.append(f"  {f.name} = {value!r} (the {name} profile's: {usual!r})")
     unknown = sorted(set(preset) - set(values))
     if unknown:
         raise ValueError(
@@ -123,4 +126,6 @@ def config_for(experiment: str, namespace: dict, *, verbose: bool = True) -> Not
     cfg = cls(profile=name, **values)
     if verbose:
         print(f"profile {name} (from {source}); results in {store.shown(cfg.results)}")
+        if changed:  # what this run sets apart from its profile: the only values a reader must be told
+            print("set for this run:\n" + "\n".join(changed))
     return cfg
