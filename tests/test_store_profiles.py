@@ -74,7 +74,7 @@ def cell(**values):
 def test_configure_fills_none_from_the_profile(monkeypatch, capsys):
     monkeypatch.delenv("PNLIB_PROFILE", raising=False)
     c = profiles.config_for("03_lenet", cell(precision=None))
-    assert (c.profile, c.seeds, c.K, c.test_size, c.lr, c.precision) == ("cpu", 10, 3, None, 0.05, "auto")
+    assert (c.profile, c.seeds, c.K, c.test_size, c.lr, c.precision) == ("cpu", 9, 3, None, 0.05, "auto")
     c = profiles.config_for("03_lenet", cell(profile="paper", seeds=7, kernel="inverse"))
     assert (c.profile, c.seeds, c.pilot_epochs, c.kernel) == ("paper", 7, (5, 10, 20, 40, 80), "inverse")
     assert c.results.parts[-3:] == ("results", "paper", "03_lenet")
