@@ -7,11 +7,11 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PROFILE ?= cpu
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
-LINTED := pnlib tests benchmarks notebooks
+LINTED := pnlib tests benchmarks notebooks tools
 # the longest tests first, so that the two workers finish together
 FIRST := tests/test_notebooks.py tests/test_benchmarks.py tests/test_browser.py tests/test_engines.py
 
-.PHONY: venv lint format test test-fast nbval run lab bench
+.PHONY: venv lint format test test-fast nbval run lab bench site
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ lab: venv
 
 bench: venv
 	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# the executed reports and the README/docs as static HTML pages in site/ (equations typeset offline)
+site: venv
+	$(BIN)/python tools/site.py site

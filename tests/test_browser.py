@@ -17,21 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = next(
-    (
-        p
-        for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
-        if p and Path(p).exists()
-    ),
-    None,
-)
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the reason is shown
-    sync_playwright = None
-
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (Debian: apt-get install chromium)"),
     pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed"),
