@@ -66,7 +66,7 @@ def intervals(
 
 def toy_comparison(toy: pd.DataFrame, title: str):
     """Distinct minima per θ₀ and the share of θ₀ that found the deepest, per method (95% intervals)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     intervals(
         toy,
         "method",
@@ -83,9 +83,12 @@ def toy_comparison(toy: pd.DataFrame, title: str):
         lo="deepest_ci_low",
         hi="deepest_ci_high",
         ax=axes[1],
-        ylabel="share of θ₀ that found the deepest",
+        ylabel="share that found the deepest well",
     )
-    fig.suptitle(title, y=1.03)
+    for ax in axes:  # method names slanted, so that long ones never run into each other
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 
