@@ -51,17 +51,51 @@ def intervals(
     groups = (
         [(None, table)]
         if hue is None
-        else [(h, table[table[hue] == h]) for h in (order or list(dict.fromkeys(table[hue])))]
+        else [(h, table[table[hue] == h]) for h in (order or grouped(dict.fromkeys(table[hue])))]
     )
+    styles = variant_styles([h for h, _ in groups])
     for i, (h, sub) in enumerate(groups):
         sub = sub.set_index(x).reindex(xs)
-        pos = np.arange(len(xs)) + (i - (len(groups) - 1) / 2) * 0.5 / max(len(groups) - 1, 1)
-        ax.errorbar(pos, sub[y], yerr=[sub[y] - sub[lo], sub[hi] - sub[y]], fmt="o", capsize=3, label=h)
+        pos = np.arange(len(xs)) + (i - (len(groups) - 1) / 2) * 0.6 / max(len(groups) - 1, 1)
+        ax.errorbar(pos, sub[y], yerr=[sub[y] - sub[lo], sub[hi] - sub[y]], capsize=3, label=h, **styles[h])
     ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set(xlabel="" if hue is None else x, ylabel=ylabel or y, title=title)
     if hue is not None:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
+
+
+def grouped(names) -> list:
+    """Series in the order a legend reads best: single series first, then each method's λ variants
+    together."""
+    names = list(names)
+    return [n for n in names if " λ=" not in str(n)] + sorted(
+        (n for n in names if " λ=" in str(n)),
+        key=lambda n: [str(m).split(" λ=")[0] for m in names].index(str(n).split(" λ=")[0]),
+    )
+
+
+def variant_styles(names) -> dict:
+    """A style per series: a series named ``<family> λ=…`` is a shade of its family's colour (the
+    variants of one method read as one group), and each family has its own marker, hollow for
+    controls; other series get the palette's colours in turn."""
+    families = list(dict.fromkeys(str(n).split(" λ=")[0] for n in names if " λ=" in str(n)))
+    shades = {
+        f: sns.color_palette(p, 5)[1:] for f, p in zip(families, ("Blues", "Oranges", "Purples", "Greens"))
+    }
+    markers, seen, out, plain = "osD^v", {f: 0 for f in families}, {}, iter(sns.color_palette("dark"))
+    for n in names:
+        family = str(n).split(" λ=")[0]
+        if family in shades:
+            colour = shades[family][min(seen[family], 3)]
+            seen[family] += 1
+            hollow = "random" in family or "kick" in family
+            out[n] = dict(
+                fmt=markers[families.index(family) + 1], color=colour, mfc="white" if hollow else colour
+            )
+        else:
+            out[n] = dict(fmt="o", color=next(plain))
+    return out
 
 
 def toy_comparison(toy: pd.DataFrame, title: str):
