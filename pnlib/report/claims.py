@@ -289,8 +289,12 @@ def short_labels(family: list[dict]) -> pd.DataFrame:
 
 
 def for_display(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The verdict table as the notebooks show it (the divergence columns where the runs can diverge)."""
-    return verdicts[[c for c in VERDICT_COLUMNS if c in verdicts]].round(4)
+    """The verdict table as the notebooks show it: indexed by claim (setting) and comparison, so the
+    names that identify a row show once per group, uncut; columns that say nothing here left out."""
+    cols = ["claim", "setting", "comparison", *VERDICT_COLUMNS[2:], "powered", "repeats"]
+    t = verdicts[[c for c in cols if c in verdicts]]
+    quiet = [c for c in cols[-5:] if c in t and t[c].fillna("").astype(str).isin(["", "0", "0.0"]).all()]
+    return t.drop(columns=quiet).set_index([c for c in cols[:3] if c in t]).round(4)
 
 
 def equal_compute(init: str) -> list[dict]:
