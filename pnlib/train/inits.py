@@ -22,6 +22,15 @@ INITS: dict[str, str] = {
     "small_normal": "poor",  # N(0, 0.01^2): signals vanish with depth
     "large_normal": "poor",  # N(0, 1): far too large, activations explode / saturate
 }
+# how reports name each scheme
+TITLES = {
+    "default": "PyTorch's default init",
+    "kaiming": "Kaiming init",
+    "xavier": "Xavier init",
+    "orthogonal": "orthogonal init",
+    "small_normal": "N(0, 0.01²) init",
+    "large_normal": "N(0, 1) init",
+}
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
