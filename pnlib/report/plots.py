@@ -220,7 +220,7 @@ def learning_curves(histories: pd.DataFrame, col: str, title: str):
         x="epoch",
         y="val_acc",
         hue="k",
-        style="mode",
+        style=None if col == "mode" else "mode",
         col=col,
         kind="line",
         errorbar="sd",
@@ -229,6 +229,7 @@ def learning_curves(histories: pd.DataFrame, col: str, title: str):
         aspect=1.3,
     )
     g.set_axis_labels("epoch", "validation accuracy")
+    g.set_titles("{col_name}")
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
