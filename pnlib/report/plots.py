@@ -245,9 +245,12 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
 
 
 def interpolation_curves(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
-    """Loss along (1 − α)·a + α·b, one panel per ``col``."""
+    """Loss along (1 − α)·a + α·b, one panel per ``col`` (a ``split`` column named as a reader knows it)."""
+    splits = {"train": "training loss", "val": "validation loss", "test": "test loss"}
     g = sns.relplot(
-        data=curves,
+        data=curves.assign(**{col: curves[col].map(lambda v: splits.get(v, v))})
+        if col == "split"
+        else curves,
         x="alpha",
         y="loss",
         hue=hue,
@@ -259,6 +262,8 @@ def interpolation_curves(curves: pd.DataFrame, col: str, title: str, hue: str | 
         facet_kws={"sharey": False},
         errorbar=t_interval,
     )
+    g.set_titles("{col_name}")
+    g.set_axis_labels("α", "cross-entropy loss")
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
@@ -277,6 +282,8 @@ def saturation_bars(table: pd.DataFrame, title: str):
         aspect=1.2,
         errorbar=t_interval,
     )
+    g.set_titles("{col_name}")
+    g.set_axis_labels("α", "cross-entropy loss")
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
