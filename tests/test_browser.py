@@ -131,4 +131,6 @@ def test_notebook_01_runs_in_jupyterlab_in_a_real_browser(lab):
     )
     assert not any("Traceback" in e or "Error" in e for e in errors) and "Traceback" not in text, errors[:2]
     assert images >= 3, f"{images} figures rendered"
-    assert "2-D surface: persistence finds the deepest minimum" in text and "trajectory 1 converged" in text
+    # JupyterLab renders only the cells near the view, which ends at the Summary: its prose and table
+    assert "Summary" in text and "2-D surface: persistence finds the deepest minimum" in text
+    assert "persistent − restarts:" in text, text[-2000:]
