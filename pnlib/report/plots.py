@@ -282,8 +282,6 @@ def saturation_bars(table: pd.DataFrame, title: str):
         aspect=1.2,
         errorbar=t_interval,
     )
-    g.set_titles("{col_name}")
-    g.set_axis_labels("α", "cross-entropy loss")
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
