@@ -43,7 +43,8 @@ def _rows(verdicts: pd.DataFrame, r) -> pd.DataFrame:
     return rows
 
 
-def _first_sentence(text) -> str:
+def first_sentence(text) -> str:
+    """A reason's first sentence, as a label's short form quotes it ("" for none)."""
     return str(text).split(". ")[0].rstrip(".") if isinstance(text, str) and text else ""
 
 
@@ -61,9 +62,9 @@ def table(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
         along = r.get("along the axis")
         if _family(r["status"]) == "not tested":
             text = (
-                f"not tested: {_first_sentence(r['why'])}"
+                f"not tested: {first_sentence(r['why'])}"
                 if len(rows)
-                else (f"no comparison ran: {_first_sentence(r['why'])}")
+                else (f"no comparison ran: {first_sentence(r['why'])}")
             )
             if isinstance(along, str) and along:
                 text += f"; along the compute axis: {along}"
@@ -102,7 +103,7 @@ def prose(found: pd.DataFrame) -> str:
             )  # each claim once, with the settings that got this label
             text = f"**{name}**: " + "; ".join(c + w for c, w in settings.items()) + "."
             if status == "not tested":
-                reasons = found.why[mine].map(_first_sentence).unique()
+                reasons = found.why[mine].map(first_sentence).unique()
                 text += " " + (f"Why: {reasons[0]}." if len(reasons) == 1 else "Why: in the table below.")
             parts.append(text)
     return "\n\n".join(parts) if parts else "No claim was declared."

@@ -61,7 +61,7 @@ def labels_table(root: Path) -> str:
                 if text["along the axis"] and not text["at"]:
                     label += f" (along the compute axis: {text['along the axis']})"
                 quoted = (
-                    f"(no comparison ran: {r['why'].split('. ')[0]})"
+                    f"(no comparison ran: {findings.first_sentence(r['why'])})"
                     if not len(rows)
                     else findings.quote(findings.key_comparison(rows))
                 )

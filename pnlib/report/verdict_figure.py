@@ -9,6 +9,8 @@ import textwrap
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from pnlib.report import findings
+
 VERDICT_COLOURS = {
     "better": "C2",
     "worse": "C3",
@@ -107,7 +109,7 @@ def panels(
         if g.untested.any():
             u = g[g.untested].drop_duplicates("setting" if "setting" in g else "claim")
             reasons = "; ".join(
-                (f"{r.setting}: " if "setting" in g and r.setting else "") + r.why.split(". ")[0]
+                (f"{r.setting}: " if "setting" in g and r.setting else "") + findings.first_sentence(r.why)
                 for r in u.itertuples()
                 if r.why
             )
