@@ -76,12 +76,18 @@ def github_anchor(m: re.Match) -> str:
     return m.group(1) + (f'<a id="{slug}"></a>' if slug != m.group(2) else "")
 
 
+def folder(path: Path, base: Path) -> str:
+    """``path`` (a folder) relative to ``base``, "" for ``base`` itself."""
+    rel = path.relative_to(base).as_posix()
+    return "" if rel == "." else rel
+
+
 def export(nb, title: str, page: Path, out: Path, source_dir: str) -> None:
-    page_dir = str(page.parent.relative_to(out)).replace(".", "")
-    depth = len(page.relative_to(out).parts) - 1
+    page_dir = folder(page.parent, out)
     exporter = HTMLExporter(
         template_name="lab",
-        mathjax_url=("../" * depth) + "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe",
+        mathjax_url=os.path.relpath("mathjax", page_dir or ".")
+        + "/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe",
     )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = relink(body, source_dir, page_dir).replace("</body>", COLLAPSE + "\n</body>")
@@ -119,13 +125,7 @@ def build(out: Path) -> list[Path]:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
         page = out / ("index.html" if md.name == "README.md" else f"docs/{md.stem}.html")
         copy_images(text, md, out)
-        export(
-            nb,
-            text.splitlines()[0].lstrip("# "),
-            page,
-            out,
-            str(md.parent.relative_to(ROOT)).replace(".", ""),
-        )
+        export(nb, text.splitlines()[0].lstrip("# "), page, out, folder(md.parent, ROOT))
         pages.append(page)
     return pages
 
