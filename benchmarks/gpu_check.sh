@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, for a lent machine (a few minutes): installs what is missing from the repo, runs
+# The GPU check, for a lent machine (about 3 minutes on an H200): runs
 # the penalty benchmark on CUDA, one ResNet-20 epoch with bf16 + channels_last, with and without
 # torch.compile, and the measured slice of notebook 04's paper profile with its projected GPU-hours
 # (written to results/gpu_paper_slice.json). `--dry-run` checks the imports and shapes on the CPU, so it is known to work first.
@@ -7,9 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! $PY -c "import pnlib, pandas, seaborn, tqdm, scipy" 2>/dev/null; then
-  $PY -m pip install --quiet -e . || $PY -m pip install --quiet --no-deps -e . pandas seaborn tqdm scipy
-fi
+# pnlib from this checkout (a lent machine is offline, so nothing is installed); its libraries
+# must be there already (a GPU image has them), else say which is missing
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+$PY -c "import torch, torchvision, pandas, seaborn, tqdm, scipy, filelock" || {
+  echo "a library pnlib needs is missing (above): pip install -e . where there is a network" >&2; exit 1; }
 if [ "${1:-}" = "--dry-run" ]; then
   timeout 300 $PY benchmarks/gpu_epoch.py --dry-run
   timeout 300 $PY benchmarks/gpu_paper_slice.py --dry-run | grep RESULT

@@ -251,6 +251,28 @@ def networks_table(root: Path) -> str:
     )
 
 
+def gpu_slice_table(root: Path) -> str:
+    """The slice of 04's ``paper`` design measured on a GPU (``benchmarks/gpu_paper_slice.py``):
+    images per second per network, plain and penalised, and the projected GPU-hours per length E."""
+    path = root / "gpu_paper_slice.json"
+    if not path.exists():
+        return "_Not measured: `results/gpu_paper_slice.json` does not exist (no GPU has run the slice)._"
+    record = store.read_json(path)
+    rows = [
+        "| network | precision | images / s, plain | images / s, penalised | penalised / plain |",
+        "|---|---|---|---|---|",
+    ]
+    for m in record["models"].values():
+        plain, pen = m["plain images/s"], m["penalised images/s"]
+        rows.append(f"| {m['name']} | {m['precision']} | {plain:,.0f} | {pen:,.0f} | {pen / plain:.2f} |")
+    hours = "; ".join(f"E = {e}: {lo:,.0f}–{hi:,.0f}" for e, (lo, hi) in record["gpu_hours_by_E"].items())
+    rows += [
+        "",
+        f"On one {record['card']} (torch {record['torch']}), the whole design projects to {hours} GPU-hours.",
+    ]
+    return "\n".join(rows)
+
+
 BLOCKS = {
     "labels": labels_table,
     "toy": toy_table,
@@ -260,6 +282,7 @@ BLOCKS = {
     "power": power_table,
     "lenet": lenet_table,
     "networks": networks_table,
+    "gpu-slice": gpu_slice_table,
 }
 
 
