@@ -232,6 +232,28 @@ def test_cached_jobs_computes_only_missing_parts_and_its_key_ignores_the_workers
     assert profiles.cached_jobs(cfg, parts).tag.tolist() == ["a1", "a1", "a2", "b2"] and calls == [3, 0, 1]
 
 
+def test_cached_jobs_start_the_largest_jobs_first_and_keep_each_parts_rows_in_order(tmp_path, monkeypatch):
+    from pnlib.experiments import executors
+
+    monkeypatch.setenv("PNLIB_RESULTS", str(tmp_path))
+    cfg = profiles.config_for("02_bad_minima", {"profile": "smoke", "workers": 1}, verbose=False)
+    started = []
+
+    def starmap(jobs, workers, on_result):
+        started.extend(kw["tag"] for _, kw in jobs)
+        for i, (f, kw) in reversed(list(enumerate(jobs))):  # finishing in any order
+            on_result(i, f(**kw))
+
+    monkeypatch.setattr(executors, "starmap", starmap)
+    parts = {
+        "a": (["a"], [(_count_rows, dict(n=1, tag="a1")), (_count_rows, dict(n=3, tag="a2"))]),
+        "b": (["b"], [(_count_rows, dict(n=2, tag="b1"))]),
+    }
+    table = profiles.cached_jobs(cfg, parts, cost=lambda job: job[1]["n"])
+    assert started == ["a2", "b1", "a1"]
+    assert table.tag.tolist() == ["a1", "a2", "a2", "a2", "b1", "b1"]
+
+
 def test_an_interrupted_cached_jobs_keeps_every_part_whose_jobs_finished(tmp_path, monkeypatch):
     from pnlib.experiments import executors
 

@@ -37,6 +37,20 @@ def test_teacher_student_closed_form_gradient_matches_finite_differences():
     assert obj(torch.eye(5, dtype=torch.float64).view(1, -1))[0].item() == pytest.approx(0.0, abs=1e-14)
 
 
+@pytest.mark.parametrize("k, d", [(6, 6), (4, 7)])
+def test_the_identity_teacher_gives_the_general_teachers_numbers_to_the_bit(k, d):
+    """V = None reads the products with V = I off W; passing torch.eye multiplies them: the same
+    loss and gradient, bit for bit (02's results do not move with the shortcut)."""
+    W = teacher_student_init(64, k, d, seed=4)
+    W[0] = 0.0  # a run with every neuron dead, and one with neuron 0 dead
+    W[1, :d] = 0.0
+    fast = teacher_student_objective(k, d)(W)
+    general = teacher_student_objective(k, d, V=torch.eye(k, d, dtype=torch.float64))(W)
+    assert all(torch.equal(a, b) for a, b in zip(fast, general))
+    with pytest.raises(ValueError, match="k ≤ d"):
+        teacher_student_objective(5, 3)
+
+
 def test_teacher_student_closed_form_matches_monte_carlo():
     k, d = 4, 4
     W = teacher_student_init(1, k, d, seed=1).view(k, d)
@@ -185,6 +199,25 @@ def test_random_kick_control_starts_from_the_early_displacement_of_persistence()
     )
 
 
+def test_random_anchors_share_persistences_trajectory_1_and_give_the_same_runs_alone():
+    """Run beside persistence, the random-anchor control starts from persistence's trajectory 1
+    instead of running it again; its trajectories are the same as when it runs alone."""
+    from pnlib.synthetic.engine import run_methods
+
+    k = 5
+    kw = dict(
+        seed=3, K=3, steps=300, penalty=PenaltyConfig(strength=0.1, schedule="linear"), lr=0.1,
+        groups=neuron_groups(k, k), tol=1e-9, stop_below=1e-3, penalty_steps=100,
+    )  # fmt: skip
+    init = lambda s: teacher_student_init(16, k, k, seed=s)  # noqa: E731
+    both = run_methods(teacher_student_objective(k, k), init, methods=("persistent", "random anchors"), **kw)
+    alone = run_methods(teacher_student_objective(k, k), init, methods=("random anchors",), **kw)
+    a, b = both["random anchors"], alone["random anchors"]
+    for field in ("theta", "loss", "steps", "converged", "settled"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert torch.equal(a.theta[0], both["persistent"].theta[0]) and not torch.equal(a.theta[1], a.theta[0])
+
+
 def test_teacher_student_outcomes_count_capped_runs_as_a_third_outcome():
     from pnlib.synthetic.studies import teacher_student_grid
 
@@ -294,6 +327,17 @@ def test_the_kink_compute_axis_reads_one_plain_run_as_pilot_longer_and_restart_o
     assert (persistent <= at[(labels.TRAJECTORY_1, 40)].to_numpy()).all()  # best of K includes trajectory 1
     axis = pd.concat([plain, pen]).assign(success=lambda t: t.best_loss < 1e-3)
     assert len(kink.family(axis, 2, (40,))) == 5
+
+
+def test_a_kink_jobs_cost_counts_its_runs_steps_and_width():
+    from pnlib.synthetic import kink
+
+    common = dict(distribution="shifted", runs=500, seed=0, K=3, lr=0.01)
+    pilot = (kink.plain_job, dict(width=8, base=2000, doublings=4, lengths=(2000, 4000), **common))
+    pen = (kink.penalised_job, dict(width=4, length=4000, penalty=PenaltyConfig(), **common))
+    # θ₀'s run to 32,000 steps and two fresh runs to 4,000; 3 persistent + 2 kicked + 2 anchored of 4,000
+    assert kink.job_cost(pilot) == 500 * (32000 + 2 * 4000) * 8
+    assert kink.job_cost(pen) == 500 * 7 * 4000 * 4
 
 
 def test_the_kink_pilot_chooses_the_first_length_whose_doubling_gains_less_than_the_margin():

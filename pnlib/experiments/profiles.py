@@ -52,30 +52,33 @@ def cached(cfg, part: str, chunk, compute):
     return store.cached_table(*_part(cfg, part, chunk), compute)
 
 
-def cached_jobs(cfg, parts: dict[str, tuple[object, list[tuple]]]) -> pd.DataFrame:
+def cached_jobs(cfg, parts: dict[str, tuple[object, list[tuple]]], cost=None) -> pd.DataFrame:
     """Several ``cached`` parts at once, each ``name: (chunk, jobs)``, a part being the concatenation of
     its jobs' tables (a job is ``(fn, kwargs)``, ``fn`` a module-level function). The jobs of every part
     not on disk run together on ``cfg.workers`` processes of one thread (``executors.starmap``); the
     batched programs give the same numbers with one thread or two (tested). A part is written as
-    soon as its last job finishes, so an interrupted run keeps every finished part. All parts,
-    concatenated."""
+    soon as its last job finishes, so an interrupted run keeps every finished part. ``cost(job)``: a
+    job's expected work, if known beforehand; the jobs then start largest first, so that no long job
+    is left running alone at the end (the tables are the same). All parts, concatenated."""
     todo = [
         (name, job)
         for name, (chunk, jobs) in parts.items()
         if not store.is_cached(*_part(cfg, name, chunk))
         for job in jobs
     ]
+    order = sorted(range(len(todo)), key=lambda i: -cost(todo[i][1])) if cost else list(range(len(todo)))
     owed = {name: sum(n == name for n, _ in todo) for name, _ in todo}
     got: dict[str, dict[int, pd.DataFrame]] = {}
 
-    def keep(i: int, table: pd.DataFrame) -> None:
+    def keep(at: int, table: pd.DataFrame) -> None:
+        i = order[at]  # the job's place in its part
         name = todo[i][0]
         got.setdefault(name, {})[i] = table
         if len(got[name]) == owed[name]:
             tables = [got[name][j] for j in sorted(got[name])]
             cached(cfg, name, parts[name][0], lambda: pd.concat(tables, ignore_index=True))
 
-    executors.starmap([job for _, job in todo], cfg.workers, on_result=keep)
+    executors.starmap([todo[i][1] for i in order], cfg.workers, on_result=keep)
 
     def missing(name):
         raise RuntimeError(f"part {name} was not computed: rerun the cell")

@@ -10,7 +10,6 @@ method of docs/method.md's equal-compute comparison; ``outcomes`` tabulates them
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, fields
 from typing import Callable
 
@@ -118,6 +117,7 @@ def persistent_descent(
     record_every: int = 0,
     early_step: int | None = None,
     anchor_map: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    anchored: tuple[torch.Tensor, ...] = (),
 ) -> Trajectories:
     """K trajectories from θ₀ for all runs at once; trajectory k ≥ 2 feels the penalty of the
     earlier end points (``penalty=None`` or strength 0: K plain re-runs, identical for GD).
@@ -130,6 +130,8 @@ def persistent_descent(
     ``early_step``: also keep every trajectory's state at that step (``Trajectories.early``; a run
     stopped before it keeps its end point). ``anchor_map(end, j)``: the anchor that trajectory j's
     end point becomes (default: the end point itself; the random-anchor control moves it).
+    ``anchored``: anchors of trajectories run before (by another call), so that the K trajectories
+    here are numbered after them (a shared trajectory 1 is not run twice).
     """
     checks.choice("optimizer", optimizer, ("gd", "adam"))
     if (tol is not None or stop_below is not None) and optimizer != "gd":
@@ -137,7 +139,8 @@ def persistent_descent(
     B, D = theta0.shape
     groups = groups if groups is not None else Groups.whole(D)
     P = penalty_steps or steps
-    ends, losses, used, conv, settled, paths, early, kept = [], [], [], [], [], [], [], []
+    ends, losses, used, conv, settled, paths, early = [], [], [], [], [], [], []
+    kept = list(anchored)
     for k in range(K):
         anchors = torch.stack(kept) if kept and penalty is not None and penalty.strength > 0 else None
         if anchors is not None:
@@ -191,7 +194,7 @@ def persistent_descent(
         theta[active] = x.detach()
         final_loss, _ = objective(theta)
         ends.append(theta)
-        kept.append(theta if anchor_map is None else anchor_map(theta, k + 1))
+        kept.append(theta if anchor_map is None else anchor_map(theta, len(kept) + 1))
         early.append(theta.clone() if at_early is None else at_early)
         losses.append(final_loss)
         used.append(steps_used)
@@ -287,19 +290,24 @@ def run_methods(
         ]
         out[labels.KICK] = Trajectories.cat([per[:1], *kicked])
     if labels.RANDOM_ANCHORS in methods:
-        groups = descent.get("groups")
-        rand = persistent_descent(
+
+        def moved(end, j):
+            return kick_starts(
+                theta0, end, theta0, descent.get("groups"), seeds.derive_seed(seed, "anchors", j)
+            )
+
+        first = [per[:1]] if "persistent" in out and K > 1 else []  # persistence's trajectory 1, run
+        rest = persistent_descent(
             objective,
             theta0,
-            K=K,
+            K=K - len(first),
             steps=steps,
             penalty=penalty,
-            anchor_map=lambda end, j: kick_starts(
-                theta0, end, theta0, groups, seeds.derive_seed(seed, "anchors", j)
-            ),
+            anchor_map=moved,
+            anchored=tuple(moved(t.theta[0], 1) for t in first),
             **descent,
         )
-        out[labels.RANDOM_ANCHORS] = rand
+        out[labels.RANDOM_ANCHORS] = Trajectories.cat([*first, rest])
     if labels.RE_RUNS in methods:
         out[labels.RE_RUNS] = persistent_descent(objective, theta0, K=K, steps=steps, **descent)
     if "restarts" in methods:
@@ -328,16 +336,3 @@ def outcomes(runs: dict[str, Trajectories], **labels) -> pd.DataFrame:
         for m, t in runs.items()
     ]
     return pd.concat(rows, ignore_index=True).assign(**labels)
-
-
-def speedup(objective: Objective, theta0: torch.Tensor, n_loop: int = 8, **descent) -> dict:
-    """Seconds per run of the batched program on all of ``theta0`` against a Python loop over
-    ``n_loop`` single runs (B = 1), timed here in the same process."""
-    t0 = time.perf_counter()
-    persistent_descent(objective, theta0, **descent)
-    batched = (time.perf_counter() - t0) / len(theta0)
-    t0 = time.perf_counter()
-    for i in range(n_loop):
-        persistent_descent(objective, theta0[i : i + 1], **descent)
-    loop = (time.perf_counter() - t0) / n_loop
-    return {"runs": len(theta0), "batched s/run": batched, "loop s/run": loop, "speedup": loop / batched}

@@ -155,6 +155,19 @@ def penalised_job(
     ]
 
 
+def job_cost(job: tuple) -> float:
+    """A kink job's work, known before it runs (``cached_jobs``' ``cost``): runs × Adam steps × width.
+    ``plain_job`` runs θ₀'s trajectory to the pilot's end and K − 1 fresh ones to the longest T;
+    ``penalised_job`` K persistent trajectories of T and K − 1 each for the kick and random anchors."""
+    fn, kw = job
+    if fn is plain_job:
+        longest = max(kw["lengths"])
+        steps = max(kw["base"] * 2 ** kw["doublings"], kw["K"] * longest) + (kw["K"] - 1) * longest
+    else:
+        steps = (3 * kw["K"] - 2) * kw["length"]
+    return kw["runs"] * steps * kw["width"]
+
+
 def pilot_table(axis: pd.DataFrame, margin: float) -> pd.DataFrame:
     """Trajectory 1's success rate at each length of the doubling pilot, per setting, the gain from
     doubling it and the converged length: the smallest whose doubling, and every later doubling the

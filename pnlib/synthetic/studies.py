@@ -15,7 +15,7 @@ import torch
 from pnlib.base import labels, seeds
 from pnlib.method.persistence import PenaltyConfig
 from pnlib.report.stats import mean_ci, paired, rates, wilson
-from pnlib.synthetic.engine import Trajectories, outcomes, persistent_descent, run_methods, speedup
+from pnlib.synthetic.engine import Objective, Trajectories, outcomes, persistent_descent, run_methods
 from pnlib.synthetic.problems import (
     kink_forward,
     kink_init,
@@ -291,6 +291,19 @@ def toy_ends(per: Trajectories, minima: torch.Tensor) -> pd.DataFrame:
             "distance to anchor 1": (per.theta[:, 0] - per.theta[0, 0]).norm(dim=-1).numpy(),
         }
     )
+
+
+def speedup(objective: Objective, theta0: torch.Tensor, n_loop: int = 8, **descent) -> dict:
+    """Seconds per run of the batched program on all of ``theta0`` against a Python loop over
+    ``n_loop`` single runs (B = 1), timed here in the same process."""
+    t0 = time.perf_counter()
+    persistent_descent(objective, theta0, **descent)
+    batched = (time.perf_counter() - t0) / len(theta0)
+    t0 = time.perf_counter()
+    for i in range(n_loop):
+        persistent_descent(objective, theta0[i : i + 1], **descent)
+    loop = (time.perf_counter() - t0) / n_loop
+    return {"runs": len(theta0), "batched s/run": batched, "loop s/run": loop, "speedup": loop / batched}
 
 
 def speed_table(k: int, width: int, *, ts_runs: int, kink_runs: int) -> pd.DataFrame:
