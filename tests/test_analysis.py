@@ -142,3 +142,40 @@ def test_interval_figures_are_the_same_in_every_run():
         lambda: plots.saturation_bars(sat, "t"),
     ):
         np.testing.assert_array_equal(pixels(draw()), pixels(draw()))
+
+
+def test_learning_curves_show_the_training_loss_from_epoch_1_and_validation_where_it_was_scored():
+    import matplotlib.pyplot as plt
+
+    from pnlib.report import plots
+
+    hist = pd.DataFrame(
+        [
+            {"epoch": e, "k": k, "mode": "full", "seed": s, "train_loss": 2.0 / e + 0.1 * k,
+             "val_acc": 0.5 + 0.01 * e if e % 4 == 0 else float("nan")}
+            for e in range(1, 9)
+            for k in (1, 2)
+            for s in range(3)
+        ]
+    )  # fmt: skip
+    fig = plots.learning_curves(hist, "mode", "t")
+    top, bottom = fig.axes[0], fig.axes[1]
+    first_x = lambda ax: min(line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata()))  # noqa: E731
+    assert (top.get_ylabel(), top.get_yscale(), first_x(top)) == ("training loss (log scale)", "log", 1)
+    assert (bottom.get_ylabel(), first_x(bottom)) == ("validation accuracy", 4)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("level, drawn", [(2.2, True), (0.3, False)])
+def test_interpolation_names_the_chance_loss_where_the_curves_come_near_it(level, drawn):
+    import math
+
+    import matplotlib.pyplot as plt
+
+    from pnlib.report import plots
+
+    curves = pd.DataFrame({"alpha": [0, 0.5, 1] * 2, "loss": [0.2, level, 0.2] * 2, "run": 0, "split": "val"})
+    fig = plots.interpolation_curves(curves, "split", "t", chance=math.log(10))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert (texts == ["chance: ln 10 = 2.30"]) is drawn and (texts == []) is not drawn
+    plt.close(fig)

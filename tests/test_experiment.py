@@ -28,7 +28,7 @@ def cfg(**kw):
 def test_every_trajectory_starts_bitwise_at_theta0(tiny_data, tmp_path):
     exp = Experiment(tmp_path, tiny_data, progress=False)
     rows = exp.run("persistent", cfg(), seed=0)
-    trajs = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
+    trajs = pd.read_csv(next(tmp_path.glob("runs/persistent-*/trajectories.csv")))
     theta0 = exp.theta0(cfg(), 0)
     from pnlib.base.store import state_hash
 
@@ -58,7 +58,7 @@ def test_penalty_pushes_trajectory_two_away_from_anchor_one(tiny_data, tmp_path)
         exp = Experiment(tmp_path / f"s{strength}", tiny_data, progress=False)
         c = cfg(K=2, penalty=PenaltyConfig(strength=strength, granularity="model"))
         exp.run("persistent", c, seed=0)
-        t = pd.read_csv(next((tmp_path / f"s{strength}").glob("persistent-*/trajectories.csv")))
+        t = pd.read_csv(next((tmp_path / f"s{strength}").glob("runs/persistent-*/trajectories.csv")))
         a, b = exp.solution(t.key[0]), exp.solution(t.key[1])
         return sum((a[k] - b[k]).square().sum() for k in a).sqrt().item()
 
@@ -69,8 +69,8 @@ def test_restarts_use_different_inits_and_share_trajectory_one(tiny_data, tmp_pa
     exp = Experiment(tmp_path, tiny_data, progress=False)
     exp.run("persistent", cfg(), seed=0)
     exp.run("restarts", cfg(), seed=0)
-    p = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
-    r = pd.read_csv(next(tmp_path.glob("restarts-*/trajectories.csv")))
+    p = pd.read_csv(next(tmp_path.glob("runs/persistent-*/trajectories.csv")))
+    r = pd.read_csv(next(tmp_path.glob("runs/restarts-*/trajectories.csv")))
     assert r["start_hash"].nunique() == 3
     assert r.key[0] == p.key[0]  # the same plain run, trained once
     assert len(list((tmp_path / "trajectories").iterdir())) == 5
@@ -113,7 +113,7 @@ def test_diverged_trajectory_is_recorded_not_dropped(tiny_data, tmp_path):
     c = cfg(model="lenet5", model_kwargs={}, K=2, train=TrainConfig(num_epochs=1, batch_size=50, lr=1e6))
     rows = Experiment(tmp_path, tiny_data, progress=False).run("persistent", c, seed=0)
     assert (rows["status"] == "diverged").all() and len(rows) == 3
-    t = pd.read_csv(next(tmp_path.glob("persistent-*/trajectories.csv")))
+    t = pd.read_csv(next(tmp_path.glob("runs/persistent-*/trajectories.csv")))
     assert (t["status"] == "diverged").all() and t["diverged_epoch"].eq(1).all()
 
 
@@ -145,13 +145,13 @@ def test_kill_between_trajectories_then_rerun_completes_identically(tiny_data, t
     # a "kill" between trajectories: after trajectory 1 is done, drop everything after it
     subprocess.run(cmd + [str(tmp_path / "run")], capture_output=True, text=True, check=True)
     run = tmp_path / "run"
-    first = pd.read_csv(next(run.glob("persistent-*/trajectories.csv"))).key[0]
+    first = pd.read_csv(next(run.glob("runs/persistent-*/trajectories.csv"))).key[0]
     for d in (run / "trajectories").iterdir():
         if d.name != first:
             for f in d.iterdir():
                 f.unlink()
             d.rmdir()
-    for f in run.glob("persistent-*/*.csv"):
+    for f in run.glob("runs/persistent-*/*.csv"):
         f.unlink()
     again = subprocess.run(cmd + [str(tmp_path / "run")], capture_output=True, text=True, check=True).stdout
     assert again == ref

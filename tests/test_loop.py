@@ -220,7 +220,7 @@ def test_every_cache_key_is_what_it_was(tmp_path, same_arithmetic):
     ]
     runs = {
         p.name: pd.read_csv(p / "trajectories.csv", dtype={"key": str}).key.tolist()
-        for p in sorted((tmp_path / "r").iterdir())
+        for p in sorted((tmp_path / "r" / "runs").iterdir())
         if (p / "trajectories.csv").exists()
     }
     theta0 = sorted(p.name for p in (tmp_path / "r" / "theta0").iterdir())

@@ -1,6 +1,6 @@
 """Run folders that describe themselves, written atomically so a kill never leaves a torn file.
 
-``results/<experiment>/<run-id>/`` holds ``config.json`` (with the git commit), tidy metrics
+``results/<experiment>/runs/<run-id>/`` holds ``config.json`` (with the git commit), tidy metrics
 (CSV/JSON) and tensors (``*.pt``, gitignored). A finished step is marked by its metrics file;
 re-running skips it. Resuming under a different config is refused, never mixed.
 """

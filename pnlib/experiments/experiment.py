@@ -2,7 +2,7 @@
 
 An ``Experiment`` is the trajectory store of ``pnlib.train.runs`` (θ₀, trajectories under their keys,
 locks, records) plus the runs of the registered methods (``pnlib.experiments.methods``). Each run writes
-``results/<experiment>/<run-id>/`` with its config, per-trajectory records and summary rows; a
+``results/<experiment>/runs/<run-id>/`` with its config, per-trajectory records and summary rows; a
 finished run whose trajectories are all on disk is read back, not recomputed.
 """
 
@@ -58,7 +58,8 @@ class Experiment(Store):
         return all((self.folder(k) / "metrics.json").exists() for k in keys)
 
     def run_dir(self, method: str, cfg: RunConfig, seed: int, run_id: str | None = None) -> store.RunDir:
-        """The folder of a run (``<method>-<model>-<init>-seed<seed>-<hash of its config>``)."""
+        """The folder of a run, ``runs/<method>-<model>-<init>-seed<seed>-<hash of its config>`` (apart
+        from the notebook's figures and tables at the top of the results folder)."""
         config = {
             "method": method,
             "seed": seed,
@@ -67,7 +68,7 @@ class Experiment(Store):
             "threads": self.threads,
         }
         run_id = run_id or f"{method}-{cfg.model}-{cfg.init}-seed{seed}-{store.config_hash(config)}"
-        return store.RunDir(self.root / run_id, config)
+        return store.RunDir(self.root / "runs" / run_id, config)
 
     def trajectories(self, method: str, cfg: RunConfig, seed: int) -> pd.DataFrame:
         """Per-trajectory records (key, status, metrics) of a finished run."""

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pnlib.report.stats import mean_ci
 
@@ -213,24 +214,40 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
 
 
 def learning_curves(histories: pd.DataFrame, col: str, title: str):
-    """Validation accuracy per epoch of each trajectory k (mean ± sd over seeds), by mode; the epochs
-    without a validation score (``TrainConfig.eval_every``) are left out, not drawn as gaps."""
+    """Each trajectory k per epoch (mean ± sd over seeds), one column per ``col``: the training loss
+    in the top row, recorded at every epoch from the first (so where a trajectory starts shows), and
+    the validation accuracy below, at the epochs it was scored (``TrainConfig.eval_every``; the
+    others are left out, not drawn as gaps)."""
+    metrics = {"train_loss": "training loss", "val_acc": "validation accuracy"}
+    keys = ["epoch", "k", col] + ([] if col == "mode" else ["mode"])
+    long = histories.melt(id_vars=keys, value_vars=list(metrics), var_name="metric").dropna(subset=["value"])
     g = sns.relplot(
-        data=histories.dropna(subset=["val_acc"]),
+        data=long.assign(metric=long.metric.map(metrics)),
         x="epoch",
-        y="val_acc",
+        y="value",
         hue="k",
         style=None if col == "mode" else "mode",
+        row="metric",
         col=col,
         kind="line",
         errorbar="sd",
         palette="colorblind",
-        height=3.2,
-        aspect=1.3,
+        height=2.8,
+        aspect=1.4,
+        facet_kws={"sharey": "row"},
     )
-    g.set_axis_labels("epoch", "validation accuracy")
     g.set_titles("{col_name}")
-    g.figure.suptitle(title, y=1.04)
+    for ax in g.axes[1]:
+        ax.set_title("")
+    for row, name in zip(g.axes, metrics.values()):
+        row[0].set_ylabel(name + (" (log scale)" if name == "training loss" else ""))
+    for ax in g.axes[0]:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+    for ax in g.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    g.figure.suptitle(title, y=1.03)
     return g.figure
 
 
@@ -244,8 +261,11 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
     return fig
 
 
-def interpolation_curves(curves: pd.DataFrame, col: str, title: str, hue: str | None = None):
-    """Loss along (1 − α)·a + α·b, one panel per ``col`` (a ``split`` column named as a reader knows it)."""
+def interpolation_curves(
+    curves: pd.DataFrame, col: str, title: str, hue: str | None = None, chance: float | None = None
+):
+    """Loss along (1 − α)·a + α·b, one panel per ``col`` (a ``split`` column named as a reader knows
+    it); ``chance`` (ln classes, a uniform guess's loss) drawn where the curves come within half of it."""
     splits = {"train": "training loss", "val": "validation loss", "test": "test loss"}
     g = sns.relplot(
         data=curves.assign(**{col: curves[col].map(lambda v: splits.get(v, v))})
@@ -264,6 +284,19 @@ def interpolation_curves(curves: pd.DataFrame, col: str, title: str, hue: str | 
     )
     g.set_titles("{col_name}")
     g.set_axis_labels("α", "cross-entropy loss")
+    if chance is not None and curves.loss.max() >= chance / 2:
+        for ax in g.axes.flat:
+            ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"chance: ln {round(np.exp(chance))} = {chance:.2f}",
+                (0.5, chance),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                color="grey",
+                fontsize=8,
+            )
     g.figure.suptitle(title, y=1.04)
     return g.figure
 
