@@ -289,11 +289,11 @@ def interpolation_curves(
             ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
             ax.annotate(
                 f"chance: ln {round(np.exp(chance))} = {chance:.2f}",
-                (0.5, chance),
-                xytext=(0, 3),
+                (1.0, chance),
+                xytext=(0, -3),
                 textcoords="offset points",
-                ha="center",
-                va="bottom",
+                ha="right",
+                va="top",
                 color="grey",
                 fontsize=8,
             )
