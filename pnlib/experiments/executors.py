@@ -309,7 +309,7 @@ def _dask(fn, jobs, workers, threads, address, done, on_lost) -> None:
             n_workers=resolve_workers(workers, threads),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: None still takes 8787 (dask/distributed#8136)
         )
     client = Client(address or cluster)
     try:

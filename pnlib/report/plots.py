@@ -215,9 +215,8 @@ def fits(X, y, curves: dict[str, dict[str, torch.Tensor]], title: str, ncols: in
 
 def learning_curves(histories: pd.DataFrame, col: str, title: str):
     """Each trajectory k per epoch (mean ± sd over seeds), one column per ``col``: the training loss
-    in the top row, recorded at every epoch from the first (so where a trajectory starts shows), and
-    the validation accuracy below, at the epochs it was scored (``TrainConfig.eval_every``; the
-    others are left out, not drawn as gaps)."""
+    at every epoch from the first (where a trajectory starts shows) above the validation accuracy at
+    the epochs it was scored (``TrainConfig.eval_every``; the others left out, not drawn as gaps)."""
     metrics = {"train_loss": "training loss", "val_acc": "validation accuracy"}
     keys = ["epoch", "k", col] + ([] if col == "mode" else ["mode"])
     long = histories.melt(id_vars=keys, value_vars=list(metrics), var_name="metric").dropna(subset=["value"])
@@ -252,10 +251,11 @@ def learning_curves(histories: pd.DataFrame, col: str, title: str):
 
 
 def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
-    """Heatmaps of distances between θ₀ and the solutions a_k, one panel per title."""
+    """Heatmaps of distances between θ₀ and the a_k, one panel per title; colours over the 2nd–98th
+    percentile (``robust``), so one diverged trajectory cannot wash out the rest."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 3.8), squeeze=False)
     for ax, (name, D) in zip(axes[0], matrices.items()):
-        sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False)
+        sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False, robust=True)
         ax.set_title(name)
     fig.suptitle(title, y=1.03)
     return fig
