@@ -2,6 +2,9 @@
 
     python benchmarks/bench_penalty.py [--device cpu|cuda] [--rounds 5]
 
+The fused gradient has two paths (``PersistentPenalty.apply_``): per tensor (the CPU's default) and
+flat, θ_S as one vector in a fixed number of kernels (CUDA's default); both are timed.
+
 Models LeNet-5 and ResNet-20, batch 128 of 32×32×3, full persistent set, neuron granularity,
 3 anchors. The variants' steps are interleaved one by one, in a shuffled order each time, for
 ``rounds`` × ``steps`` repetitions, and each fused (autograd) step is compared with the plain step
@@ -30,6 +33,9 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+FUSED = {"fused": False, "fused flat": True}  # the variants of apply_, by its ``flat`` argument
+
+
 def make_step(model, penalty, variant, X, y, opt):
     def step():
         opt.zero_grad(set_to_none=True)
@@ -37,8 +43,8 @@ def make_step(model, penalty, variant, X, y, opt):
         if variant == "autograd":
             loss = loss + penalty.value(0.3)
         loss.backward()
-        if variant == "fused":
-            penalty.apply_(0.3)
+        if variant in FUSED:
+            penalty.apply_(0.3, flat=FUSED[variant])
         opt.step()
 
     return step
@@ -67,7 +73,7 @@ def bench_model(name, device, rounds, steps):
             }
         )
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    variants = {v: make_step(model, penalty, v, X, y, opt) for v in ("plain", "fused", "autograd")}
+    variants = {v: make_step(model, penalty, v, X, y, opt) for v in ("plain", *FUSED, "autograd")}
     for s in variants.values():  # warm-up
         for _ in range(2):
             s()
@@ -79,15 +85,16 @@ def bench_model(name, device, rounds, steps):
         for v in names:
             times[v].append(time_steps(variants[v], 1, device))
     plain = np.array(times["plain"])
-    over = {
-        v: 100 * (np.array(times[v]) / plain - 1) for v in ("fused", "autograd")
-    }  # paired, per repetition
+    over = {v: 100 * (np.array(times[v]) / plain - 1) for v in (*FUSED, "autograd")}  # paired, per repetition
     q = {v: np.percentile(o, [25, 50, 75]) for v, o in over.items()}
     # the penalty alone, per call, as a share of the plain step and per million persistent parameters
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
-    alone = statistics.median(
-        time_steps(lambda: penalty.apply_(0.3), steps * 5, device) for _ in range(rounds)
+    alone, flat_alone = (
+        statistics.median(
+            time_steps(lambda: penalty.apply_(0.3, flat=flat), steps * 5, device) for _ in range(rounds)
+        )
+        for flat in FUSED.values()
     )
     auto_alone = statistics.median(
         time_steps(lambda: penalty.value(0.3).backward(), steps * 5, device) for _ in range(rounds)
@@ -100,9 +107,12 @@ def bench_model(name, device, rounds, steps):
         "plain step ms": 1e3 * np.median(plain),
         "fused overhead %": q["fused"][1],
         "fused IQR %": f"[{q['fused'][0]:.1f}, {q['fused'][2]:.1f}]",
+        "flat overhead %": q["fused flat"][1],
+        "flat IQR %": f"[{q['fused flat'][0]:.1f}, {q['fused flat'][2]:.1f}]",
         "autograd overhead %": q["autograd"][1],
         "penalty alone ms": 1e3 * alone,
         "penalty / plain step %": 100 * alone / np.median(plain),
+        "flat penalty alone ms": 1e3 * flat_alone,
         "autograd penalty alone ms": 1e3 * auto_alone,
         "penalty ms per 1M params": 1e3 * alone / (n / 1e6),
     }
@@ -126,13 +136,19 @@ def main():
     df = pd.DataFrame(rows).set_index("model")
     print(df.round(3).to_string())
     le, rn = df.loc["lenet5"], df.loc["resnet20"]
+    flat = device.type == "cuda"  # apply_'s default path on this device
+    over, iqr, alone = ("flat overhead %", "flat IQR %", "flat penalty alone ms") if flat else (
+        "fused overhead %", "fused IQR %", "penalty alone ms")  # fmt: skip
     print(
-        f"RESULT fused penalty adds {rn['fused overhead %']:.1f}% (IQR {rn['fused IQR %']}) to a ResNet-20 step "
-        f"(target ≤ 5%) and {le['fused overhead %']:.1f}% (IQR {le['fused IQR %']}) to a LeNet-5 step (target ≤ 10%); "
-        f"the penalty alone is {rn['penalty / plain step %']:.1f}% and {le['penalty / plain step %']:.1f}% of a "
-        f"plain step; the autograd penalty costs "
-        f"{rn['autograd penalty alone ms'] / rn['penalty alone ms']:.1f}× (ResNet-20) and "
-        f"{le['autograd penalty alone ms'] / le['penalty alone ms']:.1f}× (LeNet-5) the fused one, timed alone"
+        f"RESULT fused penalty ({'flat' if flat else 'per tensor'}, this device's default) adds "
+        f"{rn[over]:.1f}% (IQR {rn[iqr]}) to a ResNet-20 step (target ≤ 5%) and {le[over]:.1f}% "
+        f"(IQR {le[iqr]}) to a LeNet-5 step (target ≤ 10%); the penalty alone takes {rn[alone]:.3f} ms and "
+        f"{le[alone]:.3f} ms ({100 * rn[alone] / rn['plain step ms']:.1f}% and "
+        f"{100 * le[alone] / le['plain step ms']:.1f}% of a plain step); the other path alone: "
+        f"{rn['penalty alone ms' if flat else 'flat penalty alone ms']:.3f} ms and "
+        f"{le['penalty alone ms' if flat else 'flat penalty alone ms']:.3f} ms; the autograd penalty costs "
+        f"{rn['autograd penalty alone ms'] / rn[alone]:.1f}× (ResNet-20) and "
+        f"{le['autograd penalty alone ms'] / le[alone]:.1f}× (LeNet-5) the fused one, timed alone"
     )
 
 

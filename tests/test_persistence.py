@@ -46,9 +46,10 @@ def test_kernel_values_at_known_points():
     )
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["per tensor", "flat"])
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("granularity", GRANULARITIES)
-def test_fused_gradient_matches_autograd_and_finite_differences(kernel, granularity):
+def test_fused_gradient_matches_autograd_and_finite_differences(kernel, granularity, flat):
     # hinge is zero outside the unit ball: use a wide fixed bandwidth so the test sees a gradient
     net, pen = penalised(kernel, granularity, bandwidth=5.0 if kernel == "hinge" else "travel")
     progress = 0.3
@@ -57,7 +58,7 @@ def test_fused_gradient_matches_autograd_and_finite_differences(kernel, granular
     auto = torch.autograd.grad(value, list(net.parameters()))
     for p in net.parameters():
         p.grad = None
-    P = pen.apply_(progress)
+    P = pen.apply_(progress, flat=flat)
     torch.testing.assert_close(P * pen.strength_at(progress), value.detach(), atol=1e-12, rtol=1e-12)
     for p, g in zip(net.parameters(), auto):
         assert p.grad is not None
@@ -76,14 +77,44 @@ def test_fused_gradient_matches_autograd_and_finite_differences(kernel, granular
             assert (up - down) / (2 * h) == pytest.approx(g.view(-1)[idx].item(), abs=1e-6, rel=1e-5)
 
 
-def test_fused_gradient_accumulates_onto_loss_gradient():
+@pytest.mark.parametrize("flat", [False, True], ids=["per tensor", "flat"])
+def test_fused_gradient_accumulates_onto_loss_gradient(flat):
     net, pen = penalised("gaussian", "neuron")
     x = torch.randn(5, 2, 4, 4, dtype=torch.float64)
     ref = torch.autograd.grad(net(x).square().mean() + pen.value(), list(net.parameters()))
     net(x).square().mean().backward()
-    pen.apply_()
+    pen.apply_(flat=flat)
     for p, g in zip(net.parameters(), ref):
         torch.testing.assert_close(p.grad, g, atol=1e-10, rtol=1e-8)
+
+
+def test_the_flat_path_follows_the_anchors_as_they_change(tmp_path):
+    """apply_(flat=True) keeps the anchors as one (J, N) tensor: a new anchor, a replaced set and a
+    loaded state must each be seen, or the gradient would use stale anchors."""
+    net, pen = penalised("gaussian", "neuron", n_anchors=1)
+
+    def both():
+        grads = []
+        for flat in (False, True):
+            for p in net.parameters():
+                p.grad = None
+            pen.apply_(0.2, flat=flat)
+            grads.append([p.grad.clone() for p in net.parameters()])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+        return grads[1]
+
+    one = both()
+    pen.add_anchor(perturbed(net, 0.3, seed=7))
+    two = both()
+    pen.set_anchors([perturbed(net, 0.3, seed=8)])
+    other = both()
+    assert not torch.equal(one[0], two[0]) and not torch.equal(one[0], other[0])
+    torch.save(pen.state_dict(), tmp_path / "p.pt")
+    pen.set_anchors([perturbed(net, 0.3, seed=9), perturbed(net, 0.3, seed=10)])
+    both()
+    pen.load_state_dict(torch.load(tmp_path / "p.pt"))
+    torch.testing.assert_close(both()[0], other[0], atol=0, rtol=0)
 
 
 def test_full_and_partial_selection():

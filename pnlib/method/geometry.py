@@ -101,6 +101,21 @@ class Groups:
                 out.append(c)
         return out
 
+    def index(self) -> torch.Tensor:
+        """The group of every coordinate of the flat vector (N,): ``sq_norms`` and ``spread`` as one
+        ``index_add_`` and one gather, whatever the number of tensors."""
+        ids, first = [], 0
+        for block in self.blocks:
+            out, fan = block.shape[0], math.prod(block.shape[1:])
+            rows = (
+                torch.arange(first, first + out)
+                if self.granularity == "neuron"
+                else torch.full((out,), first)
+            )
+            ids += [rows.repeat_interleave(fan)] + ([rows] if block.bias else [])  # weight row by row, bias
+            first += {"neuron": out, "layer": 1, "model": 0}[self.granularity]
+        return torch.cat(ids)
+
     def flatten(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """The tensors as one flat vector (..., N)."""
         lead = tensors[0].shape[: tensors[0].dim() - len(self.shapes[0])]

@@ -154,6 +154,7 @@ class PersistentPenalty(nn.Module):
             self.register_buffer(f"theta0_{i}", source[n].detach().clone())
             self.register_buffer(f"anchors_{i}", source[n].new_zeros((0, *source[n].shape)))
         self.register_buffer("sigma2", source[self.groups.names[0]].new_zeros((0, self.groups.num_groups)))
+        self._anchors_version, self._flat_cache = 0, None  # what apply_(flat=True) keeps of the anchors
 
     @property
     def param_names(self) -> list[str]:
@@ -196,6 +197,7 @@ class PersistentPenalty(nn.Module):
         for i, a in enumerate(self._buffers_of("anchors")):
             setattr(self, f"anchors_{i}", a.new_zeros((J, *a.shape[1:])))
         self.sigma2 = self.sigma2.new_zeros((J, self.groups.num_groups))
+        self._anchors_version += 1
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def _follow(self) -> None:
@@ -223,6 +225,7 @@ class PersistentPenalty(nn.Module):
         for i, (a, v) in enumerate(zip(self._buffers_of("anchors"), new)):
             setattr(self, f"anchors_{i}", torch.cat([a, v]))
         self.sigma2 = torch.cat([self.sigma2, s2])
+        self._anchors_version += 1
 
     def set_anchors(self, states: list[dict[str, torch.Tensor]]) -> None:
         """Replace every anchor (the repulsive ablation moves them every step)."""
@@ -248,16 +251,21 @@ class PersistentPenalty(nn.Module):
         return self.strength_at(progress) * phi.sum()  # λ(t)·Σ_j Σ_g φ(r)
 
     @torch.no_grad()
-    def apply_(self, progress: float = 0.0) -> torch.Tensor:
+    def apply_(self, progress: float = 0.0, flat: bool | None = None) -> torch.Tensor:
         """Add λ(t)∇P to ``.grad`` in place; return P(θ) unscaled (a 0-d tensor, no sync).
 
         ∇_θ P = Σ_j Σ_g φ'(u) · 2(θ_g − a_{j,g})/σ²_{j,g}, from the same differences that give
-        the distances: one pass over the parameters serves all anchors.
+        the distances: one pass over the parameters serves all anchors. ``flat``: the same sums on
+        θ_S as one flat vector, in a dozen kernels whatever the number of tensors (default: on
+        CUDA, where the per-tensor path is launch-bound; its group sums are atomic adds there). The
+        CPU keeps the per-tensor sums, so a trajectory retrained there gives the same numbers.
         """
         self._follow()
         if not self.num_anchors:
             return self.params[0].new_zeros(())
         lam = self.strength_at(progress)
+        if self.params[0].is_cuda if flat is None else flat:
+            return self._apply_flat(lam)
         diffs = self._diffs(self.params)
         # one set of kernel ops for every group of the model; coef = λ·φ'(u)·2/σ²
         phi, coef = penalty_terms(self.config.kernel, self.groups.sq_norms(diffs), self.sigma2, lam)
@@ -266,6 +274,28 @@ class PersistentPenalty(nn.Module):
                 g = (c * d).sum(0)  # Σ_j c_j (θ − a_j)
                 p.grad = g if p.grad is None else p.grad.add_(g)
         return phi.sum()  # Σ_j Σ_g φ(r)
+
+    def _apply_flat(self, lam: float) -> torch.Tensor:
+        index, anchors = self._flat()
+        diff = torch.cat([p.detach().reshape(-1) for p in self.params]) - anchors  # θ − a_j: (J, N)
+        d2 = diff.new_zeros(self.sigma2.shape).index_add_(1, index, diff * diff)  # ‖θ_g − a_{j,g}‖²
+        phi, coef = penalty_terms(self.config.kernel, d2, self.sigma2, lam)  # coef = λ·φ'(u)·2/σ²
+        if lam != 0.0:
+            g = (coef.index_select(1, index) * diff).sum(0)  # Σ_j c_j (θ − a_j), per coordinate
+            parts = [t.view_as(p) for t, p in zip(g.split([p.numel() for p in self.params]), self.params)]
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            torch._foreach_add_([p.grad for p in self.params], parts)
+        return phi.sum()
+
+    def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The group of each coordinate and the anchors as (J, N), kept until the anchors change."""
+        key = (self._anchors_version, self.sigma2.device)
+        if self._flat_cache is None or self._flat_cache[0] != key:
+            anchors = torch.cat([a.reshape(len(a), -1) for a in self._buffers_of("anchors")], 1)
+            self._flat_cache = (key, self.groups.index().to(anchors.device), anchors)
+        return self._flat_cache[1:]
 
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
