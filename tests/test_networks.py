@@ -127,3 +127,17 @@ def test_the_budget_goes_only_to_testable_networks_that_fit_in_order():
         20.0,
     )
     assert (row.ran, row.why_not) == (False, "over")
+
+
+def test_notebook_03_declares_each_claim_like_with_like_and_the_tuned_claim_only_when_tuning_moved():
+    from pnlib.experiments import lenet_design
+
+    cfg = config_for("03_lenet", {"profile": "smoke"}, verbose=False)
+    fam = lenet_design.family(cfg, tuned=False)
+    claims = list(dict.fromkeys(c["claim"] for c in fam))
+    assert len(claims) == 8 and all(c["a"]["method"] == "persistent" for c in fam)
+    assert {c["a"]["init"] for c in fam if c["claim"].startswith("poor")} == {cfg.poor_init}
+    ensembles = [c for c in fam if c["a"].get("selection") == "ensemble"]
+    assert ensembles and all(c["b"]["method"] not in labels.SINGLE_ROW for c in ensembles)
+    tuned = lenet_design.family(cfg, tuned=True)
+    assert len({c["claim"] for c in tuned}) == 9 and tuned[: len(fam)] == fam
