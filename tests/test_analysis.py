@@ -179,3 +179,16 @@ def test_interpolation_names_the_chance_loss_where_the_curves_come_near_it(level
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert (texts == ["chance: ln 10 = 2.30"]) is drawn and (texts == []) is not drawn
     plt.close(fig)
+
+
+def test_a_diverged_trajectory_does_not_set_the_colours_of_the_distance_heatmap():
+    import matplotlib.pyplot as plt
+
+    from pnlib.report import plots
+
+    D = pd.DataFrame([[0, 5, 6, 502], [5, 0, 7, 500], [6, 7, 0, 501], [502, 500, 501, 0]], dtype=float)
+    fig = plots.distances({"seed 0": D}, "t", fmt=".0f")
+    mesh = fig.axes[0].collections[0]
+    assert (mesh.norm.vmin, mesh.norm.vmax) == (0, 7)  # the largest within 10× the smallest
+    assert "502" in [t.get_text() for t in fig.axes[0].texts]  # the numbers stay exact
+    plt.close(fig)

@@ -115,6 +115,9 @@ def test_the_flat_path_follows_the_anchors_as_they_change(tmp_path):
     both()
     pen.load_state_dict(torch.load(tmp_path / "p.pt"))
     torch.testing.assert_close(both()[0], other[0], atol=0, rtol=0)
+    with torch.no_grad():  # a write into an anchor buffer, in place
+        pen.anchors_0.add_(0.05)
+    assert not torch.equal(both()[0], other[0])
 
 
 def test_full_and_partial_selection():

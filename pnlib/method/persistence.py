@@ -291,9 +291,10 @@ class PersistentPenalty(nn.Module):
 
     def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The group of each coordinate and the anchors as (J, N), kept until the anchors change."""
-        key = (self._anchors_version, self.sigma2.device)
+        buffers = self._buffers_of("anchors")  # in-place writes and casts change these, too
+        key = (self._anchors_version, self.sigma2.device, *((a.dtype, a._version) for a in buffers))
         if self._flat_cache is None or self._flat_cache[0] != key:
-            anchors = torch.cat([a.reshape(len(a), -1) for a in self._buffers_of("anchors")], 1)
+            anchors = torch.cat([a.reshape(len(a), -1) for a in buffers], 1)
             self._flat_cache = (key, self.groups.index().to(anchors.device), anchors)
         return self._flat_cache[1:]
 

@@ -27,8 +27,7 @@ def set_style() -> None:
 
 def save(fig, path: str | Path) -> Path:
     """Save a figure next to the results it shows (PNG), creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (path := Path(path)).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
 
@@ -236,26 +235,27 @@ def learning_curves(histories: pd.DataFrame, col: str, title: str):
         facet_kws={"sharey": "row"},
     )
     g.set_titles("{col_name}")
-    for ax in g.axes[1]:
-        ax.set_title("")
-    for row, name in zip(g.axes, metrics.values()):
-        row[0].set_ylabel(name + (" (log scale)" if name == "training loss" else ""))
+    for i, (row, name) in enumerate(zip(g.axes, metrics.values())):  # the columns named once, on top
+        row[0].set_ylabel(name + (" (log scale)" if i == 0 else ""))
+        for ax in row:
+            ax.set_title(ax.get_title() if i == 0 else "")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in g.axes[0]:
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
-    for ax in g.axes.flat:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     g.figure.suptitle(title, y=1.03)
     return g.figure
 
 
 def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
-    """Heatmaps of distances between θ₀ and the a_k, one panel per title; colours over the 2nd–98th
-    percentile (``robust``), so one diverged trajectory cannot wash out the rest."""
+    """Heatmaps of distances between θ₀ and the a_k, one panel per title; colours up to the largest
+    distance within 10× the smallest (numbers exact), so a diverged trajectory cannot wash them out."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 3.8), squeeze=False)
     for ax, (name, D) in zip(axes[0], matrices.items()):
-        sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False, robust=True)
+        off = np.asarray(D, dtype=float)[~np.eye(len(D), dtype=bool)]
+        top = off[off <= 10 * off[off > 0].min()].max() if (off > 0).any() else None
+        sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False, vmin=0, vmax=top)
         ax.set_title(name)
     fig.suptitle(title, y=1.03)
     return fig

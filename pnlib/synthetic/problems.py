@@ -96,7 +96,6 @@ def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> 
     if identity and k > d:
         raise ValueError(f"the identity teacher needs k ≤ d; got k = {k}, d = {d}")
     V = torch.eye(k, d, dtype=torch.float64) if V is None else V
-    tiny = torch.finfo(torch.float64).tiny
 
     def terms(A, Bm):
         """E[relu(a·x)relu(b·x)] for all row pairs, and the pieces of its gradient in a."""
@@ -107,7 +106,7 @@ def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> 
     def teacher_terms(W):
         """``terms(W, V)`` for V = I: cos θ = w_j/‖w‖ and ‖v‖ = 1, with no product."""
         nw = W.norm(dim=-1)
-        cos = (W[..., :k] / nw.unsqueeze(-1).clamp_min(tiny)).clamp(-1.0, 1.0)
+        cos = (W[..., :k] / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)).clamp(-1.0, 1.0)
         th, s = torch.arccos(cos), (1 - cos * cos).clamp_min(0).sqrt()
         return (nw.unsqueeze(-1) * (s + (math.pi - th) * cos)).sum((-1, -2)) / (2 * math.pi), th, s
 
