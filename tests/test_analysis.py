@@ -189,6 +189,17 @@ def test_a_diverged_trajectory_does_not_set_the_colours_of_the_distance_heatmap(
     D = pd.DataFrame([[0, 5, 6, 502], [5, 0, 7, 500], [6, 7, 0, 501], [502, 500, 501, 0]], dtype=float)
     fig = plots.distances({"seed 0": D}, "t", fmt=".0f")
     mesh = fig.axes[0].collections[0]
-    assert (mesh.norm.vmin, mesh.norm.vmax) == (0, 7)  # the largest within 10× the smallest
+    assert (mesh.norm.vmin, mesh.norm.vmax) == (0, 7)  # the diverged row left out of the colours
     assert "502" in [t.get_text() for t in fig.axes[0].texts]  # the numbers stay exact
+    plt.close(fig)
+
+
+def test_a_trajectory_that_barely_moved_keeps_the_full_colour_range():
+    import matplotlib.pyplot as plt
+
+    from pnlib.report import plots
+
+    D = pd.DataFrame([[0, 0.2, 11.8, 15.4], [0.2, 0, 11.8, 15.4], [11.8, 11.8, 0, 21], [15.4, 15.4, 21, 0]])
+    fig = plots.distances({"poor init": D}, "t")
+    assert fig.axes[0].collections[0].norm.vmax == 21
     plt.close(fig)

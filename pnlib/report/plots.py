@@ -15,8 +15,8 @@ from pnlib.report.stats import mean_ci
 
 
 def t_interval(values) -> tuple[float, float]:
-    """The 95% t-interval of the mean, as seaborn's ``errorbar``: the interval every table of the
-    project gives, and the same in every run (seaborn's default bootstraps with a random seed)."""
+    """The 95% t-interval of the mean as seaborn's ``errorbar``: every table's interval, the same in
+    every run (seaborn's default bootstraps with a random seed)."""
     return mean_ci(values)[1:]
 
 
@@ -249,12 +249,13 @@ def learning_curves(histories: pd.DataFrame, col: str, title: str):
 
 
 def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
-    """Heatmaps of distances between θ₀ and the a_k, one panel per title; colours up to the largest
-    distance within 10× the smallest (numbers exact), so a diverged trajectory cannot wash them out."""
+    """Heatmaps of distances between θ₀ and the a_k, one panel per title; the colours leave out a row
+    10× farther than the median row (a diverged trajectory), whose numbers are still written."""
     fig, axes = plt.subplots(1, len(matrices), figsize=(5 * len(matrices), 3.8), squeeze=False)
     for ax, (name, D) in zip(axes[0], matrices.items()):
-        off = np.asarray(D, dtype=float)[~np.eye(len(D), dtype=bool)]
-        top = off[off <= 10 * off[off > 0].min()].max() if (off > 0).any() else None
+        A = np.where(np.eye(len(D), dtype=bool), np.nan, np.asarray(D, dtype=float))  # off the diagonal
+        ok = (row := np.nanmedian(A, axis=1)) <= 10 * np.median(row)  # each point's typical distance
+        top = np.nanmax(A[np.ix_(ok, ok)])
         sns.heatmap(D, annot=True, fmt=fmt, cmap="mako_r", ax=ax, cbar=False, vmin=0, vmax=top)
         ax.set_title(name)
     fig.suptitle(title, y=1.03)
@@ -268,9 +269,7 @@ def interpolation_curves(
     it); ``chance`` (ln classes, a uniform guess's loss) drawn where the curves come within half of it."""
     splits = {"train": "training loss", "val": "validation loss", "test": "test loss"}
     g = sns.relplot(
-        data=curves.assign(**{col: curves[col].map(lambda v: splits.get(v, v))})
-        if col == "split"
-        else curves,
+        data=curves.assign(**{col: curves[col].map(lambda v: splits.get(v, v))}),
         x="alpha",
         y="loss",
         hue=hue,
