@@ -167,7 +167,9 @@ class PersistentPenalty(nn.Module):
 
     @property
     def anchors(self) -> dict[str, torch.Tensor]:
-        """The anchors of every persistent tensor, by name: one stacked tensor (J, *shape) each."""
+        """The anchors of every persistent tensor, by name: one stacked tensor (J, *shape) each. Read
+        them only: ``add_anchor``, ``set_anchors`` and ``load_state_dict`` change them (and tell
+        the flat path of ``apply_``, which keeps them as one tensor)."""
         return dict(zip(self.groups.names, self._buffers_of("anchors")))
 
     def _buffers_of(self, kind: str) -> list[torch.Tensor]:
@@ -291,8 +293,8 @@ class PersistentPenalty(nn.Module):
 
     def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The group of each coordinate and the anchors as (J, N), kept until the anchors change."""
-        buffers = self._buffers_of("anchors")  # in-place writes and casts change these, too
-        key = (self._anchors_version, self.sigma2.device, *((a.dtype, a._version) for a in buffers))
+        buffers = self._buffers_of("anchors")
+        key = (self._anchors_version, self.sigma2.device, *(a.dtype for a in buffers))
         if self._flat_cache is None or self._flat_cache[0] != key:
             anchors = torch.cat([a.reshape(len(a), -1) for a in buffers], 1)
             self._flat_cache = (key, self.groups.index().to(anchors.device), anchors)
