@@ -31,15 +31,20 @@ def quote(row: pd.Series | None) -> str:
     )
 
 
-def _rows(verdicts: pd.DataFrame, r) -> pd.DataFrame:
-    """The verdict rows behind one label row: its claim, its setting where it has one, and its
-    budget (``at``) where it was labelled at one point of a compute axis."""
+def verdict_rows(verdicts: pd.DataFrame, r, last_budget: bool = False) -> pd.DataFrame:
+    """The verdict rows behind one label row ``r``: its claim, its setting where it has one, and its
+    budget (``at``) where it was labelled at one point of a compute axis. ``last_budget``: a label
+    at no point of its claim's axis quotes the axis' last budget (the README's one line) rather
+    than every budget (a Summary's table)."""
     rows = verdicts[verdicts.claim == r["claim"]]
     setting, at = r.get("setting"), r.get("at")
-    if isinstance(setting, str) and "setting" in rows:
+    if isinstance(setting, str) and setting and "setting" in rows:
         rows = rows[rows.setting == setting]
-    if isinstance(at, str) and at and "budget" in rows:
-        rows = rows[rows.budget == at]
+    if "budget" in rows and rows.budget.notna().any():
+        if isinstance(at, str) and at:
+            rows = rows[rows.budget == at]
+        elif last_budget:
+            rows = rows[rows.budget == rows.budget.iloc[-1]]
     return rows
 
 
@@ -58,7 +63,7 @@ def table(found: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
     not tested, why (and, where a compute axis was run instead, its labels along the axis)."""
     out = []
     for _, r in found.iterrows():
-        rows = _rows(verdicts, r)
+        rows = verdict_rows(verdicts, r)
         along = r.get("along the axis")
         if _family(r["status"]) == "not tested":
             text = (

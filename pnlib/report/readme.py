@@ -52,11 +52,7 @@ def labels_table(root: Path) -> str:
                     k: (r[k] if isinstance(r.get(k), str) else "")
                     for k in ("setting", "at", "along the axis")
                 }
-                rows = verdicts[verdicts.claim == r["claim"]]
-                if text["setting"] and "setting" in rows:
-                    rows = rows[rows.setting == text["setting"]]
-                if "budget" in rows and rows.budget.notna().any():
-                    rows = rows[rows.budget == (text["at"] or rows.budget.iloc[-1])]
+                rows = findings.verdict_rows(verdicts, r, last_budget=True)
                 label = f"**{r['status']}" + (f" at {text['at']} steps**" if text["at"] else "**")
                 if text["along the axis"] and not text["at"]:
                     label += f" (along the compute axis: {text['along the axis']})"
