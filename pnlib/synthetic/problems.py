@@ -74,12 +74,17 @@ def kink_objective(X: torch.Tensor, y: torch.Tensor, widths) -> Objective:
 
 
 # -- two-layer teacher–student with Gaussian inputs (closed-form population loss) -----------------
-def _arccos_terms(A: torch.Tensor, Bm: torch.Tensor):
-    """Norms, angles and sines between the rows of A (R, k, d) and Bm (R or 1, m, d)."""
+def _arccos_terms(A: torch.Tensor, Bm: torch.Tensor | None):
+    """Norms, angles and sines between the rows of A (R, k, d) and Bm (R or 1, m, d); ``Bm=None``:
+    the first k rows of the identity, whose products with A are read off A (w·eⱼ = w_j, ‖eⱼ‖ = 1)
+    rather than multiplied, to the same numbers bit for bit."""
     na = A.norm(dim=-1)
-    nb = na if Bm is A else Bm.norm(dim=-1)  # W against itself: one norm
+    if Bm is None:
+        dots, nb = A[..., : A.shape[-2]], A.new_ones(A.shape[-2])
+    else:
+        dots, nb = A @ Bm.transpose(-1, -2), na if Bm is A else Bm.norm(dim=-1)  # W against itself: one norm
     tiny = torch.finfo(A.dtype).tiny
-    cos = (A @ Bm.transpose(-1, -2)) / (na.unsqueeze(-1) * nb.unsqueeze(-2)).clamp_min(tiny)
+    cos = dots / (na.unsqueeze(-1) * nb.unsqueeze(-2)).clamp_min(tiny)
     cos = cos.clamp(-1.0, 1.0)
     return na, nb, torch.arccos(cos), (1 - cos * cos).clamp_min(0).sqrt(), cos
 
@@ -88,10 +93,9 @@ def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> 
     """F(W) = ½ E_x[(Σᵢ relu(wᵢ·x) − Σⱼ relu(vⱼ·x))²], x ~ N(0, I), with the closed form
     E[relu(w·x) relu(v·x)] = ‖w‖‖v‖(sin θ + (π − θ) cos θ)/(2π). W is flat (B, k·d).
 
-    ``V=None`` is the teacher of the experiments, V = I (k rows of the identity, k ≤ d): then the
-    products with V are read off instead of multiplied (w·vⱼ = w_j, ‖vⱼ‖ = 1), which gives the very
-    same numbers, bit for bit, as passing ``torch.eye(k, d)`` (tests/test_synthetic.py), for a
-    fifth less work per call."""
+    ``V=None`` is the teacher of the experiments, V = I (k rows of the identity, k ≤ d), whose
+    products are read off W (``_arccos_terms``): the very same numbers, bit for bit, as passing
+    ``torch.eye(k, d)`` (tests/test_synthetic.py), for less work per call."""
     identity = V is None
     if identity and k > d:
         raise ValueError(f"the identity teacher needs k ≤ d; got k = {k}, d = {d}")
@@ -103,31 +107,18 @@ def teacher_student_objective(k: int, d: int, V: torch.Tensor | None = None) -> 
         outer = na.unsqueeze(-1) * nb.unsqueeze(-2)
         return (outer * (s + (math.pi - th) * c)).sum((-1, -2)) / (2 * math.pi), na, nb, th, s
 
-    def teacher_terms(W):
-        """``terms(W, V)`` for V = I: cos θ = w_j/‖w‖ and ‖v‖ = 1, with no product."""
-        nw = W.norm(dim=-1)
-        cos = (W[..., :k] / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)).clamp(-1.0, 1.0)
-        th, s = torch.arccos(cos), (1 - cos * cos).clamp_min(0).sqrt()
-        return (nw.unsqueeze(-1) * (s + (math.pi - th) * cos)).sum((-1, -2)) / (2 * math.pi), th, s
-
     vv = terms(V.unsqueeze(0), V.unsqueeze(0))[0]
 
     def objective(theta):
         W = theta.view(-1, k, d)
-        Vb = V.to(W).unsqueeze(0)
+        teacher = None if identity else V.to(W).unsqueeze(0)
         ww, nw, _, th_w, s_w = terms(W, W)
-        if identity:
-            wv, th_v, s_v = teacher_terms(W)
-            teacher_radial = s_v.sum(-1)
-            pull = torch.nn.functional.pad(math.pi - th_v, (0, d - k)) if d > k else math.pi - th_v
-        else:
-            wv, _, nv, th_v, s_v = terms(W, Vb)
-            teacher_radial = (s_v * nv.unsqueeze(-2)).sum(-1)
-            pull = (math.pi - th_v) @ Vb
+        wv, _, nv, th_v, s_v = terms(W, teacher)
         loss = 0.5 * (ww - 2 * wv + vv.to(W))
         # ∂/∂w E[relu(w·x)relu(v·x)] = (‖v‖ sin θ ŵ + (π − θ) v)/(2π)
         what = W / nw.unsqueeze(-1).clamp_min(torch.finfo(W.dtype).tiny)
-        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - teacher_radial  # (B, k)
+        radial = (s_w * nw.unsqueeze(-2)).sum(-1) - (s_v * nv.unsqueeze(-2)).sum(-1)  # (B, k)
+        pull = torch.nn.functional.pad(math.pi - th_v, (0, d - k)) if identity else (math.pi - th_v) @ teacher
         grad = (radial.unsqueeze(-1) * what + (math.pi - th_w) @ W - pull) / (2 * math.pi)
         return loss, grad.reshape(theta.shape)
 
