@@ -154,7 +154,7 @@ class PersistentPenalty(nn.Module):
             self.register_buffer(f"theta0_{i}", source[n].detach().clone())
             self.register_buffer(f"anchors_{i}", source[n].new_zeros((0, *source[n].shape)))
         self.register_buffer("sigma2", source[self.groups.names[0]].new_zeros((0, self.groups.num_groups)))
-        self._anchors_version, self._flat_cache = 0, None  # what apply_(flat=True) keeps of the anchors
+        self._flat_cache = None  # what apply_(flat=True) keeps of the anchors, until they change
 
     @property
     def param_names(self) -> list[str]:
@@ -199,7 +199,7 @@ class PersistentPenalty(nn.Module):
         for i, a in enumerate(self._buffers_of("anchors")):
             setattr(self, f"anchors_{i}", a.new_zeros((J, *a.shape[1:])))
         self.sigma2 = self.sigma2.new_zeros((J, self.groups.num_groups))
-        self._anchors_version += 1
+        self._flat_cache = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def _follow(self) -> None:
@@ -227,7 +227,7 @@ class PersistentPenalty(nn.Module):
         for i, (a, v) in enumerate(zip(self._buffers_of("anchors"), new)):
             setattr(self, f"anchors_{i}", torch.cat([a, v]))
         self.sigma2 = torch.cat([self.sigma2, s2])
-        self._anchors_version += 1
+        self._flat_cache = None
 
     def set_anchors(self, states: list[dict[str, torch.Tensor]]) -> None:
         """Replace every anchor (the repulsive ablation moves them every step)."""
@@ -293,12 +293,11 @@ class PersistentPenalty(nn.Module):
 
     def _flat(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The group of each coordinate and the anchors as (J, N), kept until the anchors change."""
-        buffers = self._buffers_of("anchors")
-        key = (self._anchors_version, self.sigma2.device, *(a.dtype for a in buffers))
-        if self._flat_cache is None or self._flat_cache[0] != key:
-            anchors = torch.cat([a.reshape(len(a), -1) for a in buffers], 1)
-            self._flat_cache = (key, self.groups.index().to(anchors.device), anchors)
-        return self._flat_cache[1:]
+        anchors = self._flat_cache[1] if self._flat_cache is not None else None
+        if anchors is None or (anchors.device, anchors.dtype) != (self.sigma2.device, self.sigma2.dtype):
+            anchors = torch.cat([a.reshape(len(a), -1) for a in self._buffers_of("anchors")], 1)
+            self._flat_cache = (self.groups.index().to(anchors.device), anchors)
+        return self._flat_cache
 
     @torch.no_grad()
     def distances(self) -> torch.Tensor:
