@@ -110,7 +110,7 @@ def bench_model(name, device, rounds, steps):
         "flat overhead %": q["fused flat"][1],
         "flat IQR %": f"[{q['fused flat'][0]:.1f}, {q['fused flat'][2]:.1f}]",
         "autograd overhead %": q["autograd"][1],
-        "penalty alone ms": 1e3 * alone,
+        "fused penalty alone ms": 1e3 * alone,
         "penalty / plain step %": 100 * alone / np.median(plain),
         "flat penalty alone ms": 1e3 * flat_alone,
         "autograd penalty alone ms": 1e3 * auto_alone,
@@ -137,16 +137,16 @@ def main():
     print(df.round(3).to_string())
     le, rn = df.loc["lenet5"], df.loc["resnet20"]
     flat = device.type == "cuda"  # apply_'s default path on this device
-    over, iqr, alone = ("flat overhead %", "flat IQR %", "flat penalty alone ms") if flat else (
-        "fused overhead %", "fused IQR %", "penalty alone ms")  # fmt: skip
+    path, other = ("flat", "fused") if flat else ("fused", "flat")
+    over, iqr, alone = f"{path} overhead %", f"{path} IQR %", f"{path} penalty alone ms"
     print(
         f"RESULT fused penalty ({'flat' if flat else 'per tensor'}, this device's default) adds "
         f"{rn[over]:.1f}% (IQR {rn[iqr]}) to a ResNet-20 step (target ≤ 5%) and {le[over]:.1f}% "
         f"(IQR {le[iqr]}) to a LeNet-5 step (target ≤ 10%); the penalty alone takes {rn[alone]:.3f} ms and "
         f"{le[alone]:.3f} ms ({100 * rn[alone] / rn['plain step ms']:.1f}% and "
         f"{100 * le[alone] / le['plain step ms']:.1f}% of a plain step); the other path alone: "
-        f"{rn['penalty alone ms' if flat else 'flat penalty alone ms']:.3f} ms and "
-        f"{le['penalty alone ms' if flat else 'flat penalty alone ms']:.3f} ms; the autograd penalty costs "
+        f"{rn[f'{other} penalty alone ms']:.3f} ms and {le[f'{other} penalty alone ms']:.3f} ms; the autograd "
+        f"penalty costs "
         f"{rn['autograd penalty alone ms'] / rn[alone]:.1f}× (ResNet-20) and "
         f"{le['autograd penalty alone ms'] / le[alone]:.1f}× (LeNet-5) the fused one, timed alone"
     )

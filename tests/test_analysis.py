@@ -168,14 +168,13 @@ def test_learning_curves_show_the_training_loss_from_epoch_1_and_validation_wher
 
 @pytest.mark.parametrize("level, drawn", [(2.2, True), (0.3, False)])
 def test_interpolation_names_the_chance_loss_where_the_curves_come_near_it(level, drawn):
-    import math
 
     import matplotlib.pyplot as plt
 
     from pnlib.report import plots
 
     curves = pd.DataFrame({"alpha": [0, 0.5, 1] * 2, "loss": [0.2, level, 0.2] * 2, "run": 0, "split": "val"})
-    fig = plots.interpolation_curves(curves, "split", "t", chance=math.log(10))
+    fig = plots.interpolation_curves(curves, "split", "t", classes=10)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert (texts == ["chance: ln 10 = 2.30"]) is drawn and (texts == []) is not drawn
     plt.close(fig)

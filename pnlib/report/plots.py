@@ -263,10 +263,10 @@ def distances(matrices: dict[str, pd.DataFrame], title: str, fmt: str = ".2f"):
 
 
 def interpolation_curves(
-    curves: pd.DataFrame, col: str, title: str, hue: str | None = None, chance: float | None = None
+    curves: pd.DataFrame, col: str, title: str, hue: str | None = None, classes: int | None = None
 ):
     """Loss along (1 − α)·a + α·b, one panel per ``col`` (a ``split`` column named as a reader knows
-    it); ``chance`` (ln classes, a uniform guess's loss) drawn where the curves come within half of it."""
+    it); with ``classes``, a uniform guess's loss ln(classes) drawn where the curves come within half of it."""
     splits = {"train": "training loss", "val": "validation loss", "test": "test loss"}
     g = sns.relplot(
         data=curves.assign(**{col: curves[col].map(lambda v: splits.get(v, v))}),
@@ -283,11 +283,12 @@ def interpolation_curves(
     )
     g.set_titles("{col_name}")
     g.set_axis_labels("α", "cross-entropy loss")
+    chance = np.log(classes) if classes else None
     if chance is not None and curves.loss.max() >= chance / 2:
         for ax in g.axes.flat:
             ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
             ax.annotate(
-                f"chance: ln {round(np.exp(chance))} = {chance:.2f}",
+                f"chance: ln {classes} = {chance:.2f}",
                 (1.0, chance),
                 xytext=(0, -3),
                 textcoords="offset points",
